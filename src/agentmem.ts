@@ -1,0 +1,68 @@
+import type { Redis } from 'ioredis';
+import { modelDirOf, type Config } from './config.js';
+import { Embedder } from './embedder/embedder.js';
+import { createKeys, type Keys } from './keys.js';
+import type { Logger } from './log.js';
+import { EventLog } from './memory/events.js';
+import { LongTermMemory } from './memory/long-term.js';
+import { WorkingMemory } from './memory/working.js';
+import { ensureModel } from './provision/model.js';
+import { connectRedis } from './redis/connection.js';
+import { resolveRedis, type ResolvedRedis } from './redis/resolve.js';
+
+/** The three memory tiers over one Redis connection. */
+export interface MemoryTiers {
+  redis: Redis;
+  keys: Keys;
+  working: WorkingMemory;
+  longTerm: LongTermMemory;
+  events: EventLog;
+}
+
+export function createTiers(redis: Redis, config: Config): MemoryTiers {
+  const keys = createKeys(config);
+  return {
+    redis,
+    keys,
+    working: new WorkingMemory(redis, keys, { sessionTtlSeconds: config.sessionTtlSeconds, windowSize: config.windowSize }),
+    longTerm: new LongTermMemory(redis, keys, { dedupThreshold: config.dedupThreshold, episodicTtlSeconds: config.episodicTtlSeconds }),
+    events: new EventLog(redis, keys, config.eventsMaxLen),
+  };
+}
+
+export async function loadEmbedder(config: Config, log: Logger): Promise<Embedder> {
+  const modelDir = modelDirOf(config);
+  await ensureModel(modelDir, log);
+  const started = Date.now();
+  const embedder = await Embedder.load(modelDir);
+  log.info('embedder.loaded', { model: embedder.modelId, model_dir: modelDir, ms: Date.now() - started });
+  return embedder;
+}
+
+export interface AgentMem extends MemoryTiers {
+  server: ResolvedRedis;
+  embedder: Embedder;
+  close(): Promise<void>;
+}
+
+/** Everything a process needs: Redis (resolved or provisioned), the index, the embedder. */
+export async function openAgentMem(config: Config, log: Logger): Promise<AgentMem> {
+  const server = await resolveRedis(config, log);
+  const redis = connectRedis(server.url);
+  redis.on('error', (err: Error) => log.warn('redis.error', { error: err }));
+  const tiers = createTiers(redis, config);
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> =>
+    (closing ??= (async () => {
+      await redis.quit().catch(() => undefined);
+      await server.stop();
+    })());
+  try {
+    const [created, embedder] = await Promise.all([tiers.longTerm.ensureIndex(), loadEmbedder(config, log)]);
+    log.info('index.ready', { index: config.indexName, created });
+    return { ...tiers, server, embedder, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}

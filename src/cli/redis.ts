@@ -1,0 +1,20 @@
+import { createLogger } from '../log.js';
+import { resolveRedis } from '../redis/resolve.js';
+import type { Command } from './args.js';
+import { untilSignal } from './signals.js';
+
+export const redisCommand: Command = {
+  name: 'redis',
+  summary: 'Start (or reuse) a local Redis with Search and JSON, print its URL, and stay in the foreground until interrupted.',
+  usage: 'agentmem redis [options]',
+  settings: ['redisUrl', 'embeddedRedisPort', 'cacheDir', 'logLevel'],
+  async run(config) {
+    const log = createLogger(config.logLevel);
+    const server = await resolveRedis(config, log);
+    process.stdout.write(server.url + '\n');
+    const signal = await untilSignal();
+    log.info('redis.stopping', { signal, origin: server.origin });
+    await server.stop();
+    return 0;
+  },
+};

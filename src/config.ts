@@ -1,0 +1,145 @@
+import { join } from 'node:path';
+import { ValidationError } from './errors.js';
+import { isLogLevel, type LogLevel } from './log.js';
+import { DEFAULT_CACHE_DIR } from './paths.js';
+
+export interface Config {
+  /** Unset: use (or provision and start) the embedded Redis. */
+  redisUrl: string | undefined;
+  embeddedRedisPort: number;
+  cacheDir: string;
+  /** Unset: `<cacheDir>/models`. */
+  modelDir: string | undefined;
+  host: string;
+  port: number;
+  indexName: string;
+  sessionPrefix: string;
+  memoryPrefix: string;
+  eventsPrefix: string;
+  sessionTtlSeconds: number;
+  windowSize: number;
+  episodicTtlSeconds: number;
+  eventsMaxLen: number;
+  dedupThreshold: number;
+  recallThreshold: number;
+  recallK: number;
+  logLevel: LogLevel;
+  noReset: boolean;
+}
+
+type Parse<T> = (raw: string, name: string) => T;
+
+interface Setting<K extends keyof Config = keyof Config> {
+  key: K;
+  env: string;
+  flag: string;
+  help: string;
+  defaultValue: Config[K];
+  parse: Parse<Config[K]>;
+}
+
+const text: Parse<string> = (raw, name) => {
+  if (raw.trim() === '') throw new ValidationError(name, 'must not be empty');
+  return raw;
+};
+const optionalText: Parse<string | undefined> = (raw) => (raw.trim() === '' ? undefined : raw);
+const boolean: Parse<boolean> = (raw, name) => {
+  if (['1', 'true', 'yes', 'on', ''].includes(raw.toLowerCase())) return true;
+  if (['0', 'false', 'no', 'off'].includes(raw.toLowerCase())) return false;
+  throw new ValidationError(name, `expected true or false, got ${JSON.stringify(raw)}`);
+};
+function integer(min: number, max: number): Parse<number> {
+  return (raw, name) => {
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < min || value > max) {
+      throw new ValidationError(name, `expected an integer in [${min}, ${max}], got ${JSON.stringify(raw)}`);
+    }
+    return value;
+  };
+}
+function distance(raw: string, name: string): number {
+  const value = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(value) || value < 0 || value > 2) {
+    throw new ValidationError(name, `expected a cosine distance in [0, 2], got ${JSON.stringify(raw)}`);
+  }
+  return value;
+}
+const logLevel: Parse<LogLevel> = (raw, name) => {
+  if (!isLogLevel(raw)) throw new ValidationError(name, `expected debug, info, warn or error, got ${JSON.stringify(raw)}`);
+  return raw;
+};
+
+function setting<K extends keyof Config>(s: Setting<K>): Setting<K> {
+  return s;
+}
+
+/** Every setting, once: the CLI flags, the environment variables and the README table derive from it. */
+export const SETTINGS = [
+  setting({ key: 'redisUrl', env: 'REDIS_URL', flag: 'redis-url', defaultValue: undefined, parse: optionalText,
+    help: 'Redis with Search + JSON; unset = embedded server' }),
+  setting({ key: 'embeddedRedisPort', env: 'AGENTMEM_REDIS_PORT', flag: 'redis-port', defaultValue: 6399, parse: integer(1, 65535),
+    help: 'port of the embedded Redis (127.0.0.1)' }),
+  setting({ key: 'cacheDir', env: 'AGENTMEM_CACHE_DIR', flag: 'cache-dir', defaultValue: DEFAULT_CACHE_DIR, parse: text,
+    help: 'where provisioned Redis binaries, model and embedded data live' }),
+  setting({ key: 'modelDir', env: 'AGENTMEM_MODEL_DIR', flag: 'model-dir', defaultValue: undefined, parse: optionalText,
+    help: 'local model folder; unset = <cache-dir>/models' }),
+  setting({ key: 'host', env: 'AGENTMEM_HOST', flag: 'host', defaultValue: '127.0.0.1', parse: text,
+    help: 'HTTP listen address' }),
+  setting({ key: 'port', env: 'AGENTMEM_PORT', flag: 'port', defaultValue: 8094, parse: integer(0, 65535),
+    help: 'HTTP listen port' }),
+  setting({ key: 'indexName', env: 'AGENTMEM_INDEX_NAME', flag: 'index-name', defaultValue: 'agentmem:idx', parse: text,
+    help: 'Search index over long-term memories' }),
+  setting({ key: 'sessionPrefix', env: 'AGENTMEM_SESSION_PREFIX', flag: 'session-prefix', defaultValue: 'agent:session:', parse: text,
+    help: 'key prefix of working-memory hashes' }),
+  setting({ key: 'memoryPrefix', env: 'AGENTMEM_MEMORY_PREFIX', flag: 'memory-prefix', defaultValue: 'agent:mem:', parse: text,
+    help: 'key prefix of long-term memory documents' }),
+  setting({ key: 'eventsPrefix', env: 'AGENTMEM_EVENTS_PREFIX', flag: 'events-prefix', defaultValue: 'agent:events:', parse: text,
+    help: 'key prefix of per-thread event streams' }),
+  setting({ key: 'sessionTtlSeconds', env: 'AGENTMEM_SESSION_TTL_SECONDS', flag: 'session-ttl-seconds', defaultValue: 3600, parse: integer(1, 31_536_000),
+    help: 'working-memory TTL, refreshed on every write' }),
+  setting({ key: 'windowSize', env: 'AGENTMEM_WINDOW_SIZE', flag: 'window-size', defaultValue: 20, parse: integer(1, 1000),
+    help: 'recent turns kept in working memory' }),
+  setting({ key: 'episodicTtlSeconds', env: 'AGENTMEM_EPISODIC_TTL_SECONDS', flag: 'episodic-ttl-seconds', defaultValue: 604_800, parse: integer(1, 315_360_000),
+    help: 'TTL of episodic memories (semantic ones never expire)' }),
+  setting({ key: 'eventsMaxLen', env: 'AGENTMEM_EVENTS_MAXLEN', flag: 'events-maxlen', defaultValue: 1000, parse: integer(1, 10_000_000),
+    help: 'approximate length cap of each event stream' }),
+  setting({ key: 'dedupThreshold', env: 'AGENTMEM_DEDUP_THRESHOLD', flag: 'dedup-threshold', defaultValue: 0.2, parse: distance,
+    help: 'cosine distance at or under which a write bumps an existing memory' }),
+  setting({ key: 'recallThreshold', env: 'AGENTMEM_RECALL_THRESHOLD', flag: 'recall-threshold', defaultValue: 0.55, parse: distance,
+    help: 'cosine distance at or under which a memory is recalled' }),
+  setting({ key: 'recallK', env: 'AGENTMEM_RECALL_K', flag: 'recall-k', defaultValue: 5, parse: integer(1, 100),
+    help: 'nearest neighbours considered by recall' }),
+  setting({ key: 'logLevel', env: 'AGENTMEM_LOG_LEVEL', flag: 'log-level', defaultValue: 'info', parse: logLevel,
+    help: 'debug, info, warn or error' }),
+  setting({ key: 'noReset', env: 'AGENTMEM_NO_RESET', flag: 'no-reset', defaultValue: false, parse: boolean,
+    help: 'serve: keep the default scope instead of clearing and re-seeding it' }),
+] as const satisfies readonly Setting[];
+
+export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze(
+  Object.fromEntries(SETTINGS.map((s) => [s.key, s.defaultValue])) as unknown as Config,
+);
+
+/**
+ * Builds the config: defaults, then environment variables, then flags (`--name value` strings as
+ * node:util parseArgs returns them). A bad value fails fast, naming the variable or flag.
+ */
+export function loadConfig(
+  env: NodeJS.ProcessEnv = process.env,
+  flags: Readonly<Record<string, string | boolean | undefined>> = {},
+): Config {
+  const config: Record<string, unknown> = { ...DEFAULT_CONFIG };
+  for (const s of SETTINGS) {
+    const fromEnv = env[s.env];
+    if (fromEnv !== undefined) config[s.key] = (s.parse as Parse<unknown>)(fromEnv, s.env);
+    const fromFlag = flags[s.flag];
+    if (fromFlag !== undefined) {
+      const raw = typeof fromFlag === 'boolean' ? String(fromFlag) : fromFlag;
+      config[s.key] = (s.parse as Parse<unknown>)(raw, `--${s.flag}`);
+    }
+  }
+  return config as unknown as Config;
+}
+
+export function modelDirOf(config: Pick<Config, 'modelDir' | 'cacheDir'>): string {
+  return config.modelDir ?? join(config.cacheDir, 'models');
+}

@@ -1,0 +1,85 @@
+import { AutoModel, AutoTokenizer, env, type PreTrainedModel, type PreTrainedTokenizer, type Tensor } from '@huggingface/transformers';
+import { EMBEDDING_DIMS } from '../memory/long-term.js';
+import { LOCAL_MODEL_NAME } from '../provision/model.js';
+
+export const MODEL_ID = 'sentence-transformers/all-MiniLM-L6-v2';
+/** sentence-transformers' max_seq_length for this model. */
+export const MAX_TOKENS = 256;
+/** Bounds the activations of one inference call (batch × tokens × 384 floats per layer). */
+export const MAX_BATCH = 64;
+
+/**
+ * all-MiniLM-L6-v2 on ONNX Runtime, fp32: WordPiece tokens (truncated at 256), the BERT encoder,
+ * mean pooling over the attention mask, L2 normalisation — the sentence-transformers pipeline.
+ * Many texts go through one inference call; padding is masked out of the pooling, so a text's
+ * vector does not depend on the batch it travelled in.
+ */
+export class Embedder {
+  readonly modelId = MODEL_ID;
+  readonly dims = EMBEDDING_DIMS;
+
+  private constructor(
+    private readonly tokenizer: PreTrainedTokenizer,
+    private readonly model: PreTrainedModel,
+  ) {}
+
+  /** Loads from `<modelDir>/all-MiniLM-L6-v2/`; never from the network. */
+  static async load(modelDir: string): Promise<Embedder> {
+    env.allowRemoteModels = false;
+    env.allowLocalModels = true;
+    env.localModelPath = modelDir.endsWith('/') ? modelDir : modelDir + '/';
+    const tokenizer = await AutoTokenizer.from_pretrained(LOCAL_MODEL_NAME);
+    const model = await AutoModel.from_pretrained(LOCAL_MODEL_NAME, { dtype: 'fp32', device: 'cpu' });
+    return new Embedder(tokenizer, model);
+  }
+
+  async embedOne(text: string): Promise<Float32Array> {
+    const [vector] = await this.embed([text]);
+    return vector as Float32Array;
+  }
+
+  /** One vector per text, in input order. */
+  async embed(texts: readonly string[]): Promise<Float32Array[]> {
+    // Texts of similar length share a batch, so little compute goes into padding.
+    const order = texts.map((_, i) => i).sort((a, b) => (texts[a] as string).length - (texts[b] as string).length);
+    const out = new Array<Float32Array>(texts.length);
+    for (let start = 0; start < order.length; start += MAX_BATCH) {
+      const slice = order.slice(start, start + MAX_BATCH);
+      const vectors = await this.embedBatch(slice.map((i) => texts[i] as string));
+      slice.forEach((i, j) => (out[i] = vectors[j] as Float32Array));
+    }
+    return out;
+  }
+
+  /** Token count of each text after truncation, [CLS] and [SEP] included. */
+  tokenCounts(texts: readonly string[]): number[] {
+    return texts.map((t) => (this.tokenizer(t, { truncation: true, max_length: MAX_TOKENS }).input_ids as Tensor).dims[1] as number);
+  }
+
+  private async embedBatch(texts: string[]): Promise<Float32Array[]> {
+    const inputs = this.tokenizer(texts, { padding: true, truncation: true, max_length: MAX_TOKENS });
+    const { last_hidden_state: hidden } = (await this.model(inputs)) as { last_hidden_state: Tensor };
+    const [batch, tokens, dims] = hidden.dims as [number, number, number];
+    const states = hidden.data as Float32Array;
+    const mask = (inputs.attention_mask as Tensor).data as BigInt64Array;
+    const vectors: Float32Array[] = [];
+    for (let b = 0; b < batch; b++) {
+      const sum = new Float64Array(dims);
+      let count = 0;
+      for (let t = 0; t < tokens; t++) {
+        if (mask[b * tokens + t] === 0n) continue;
+        count++;
+        const offset = (b * tokens + t) * dims;
+        for (let d = 0; d < dims; d++) sum[d] = (sum[d] as number) + (states[offset + d] as number);
+      }
+      let norm = 0;
+      for (let d = 0; d < dims; d++) {
+        sum[d] = (sum[d] as number) / Math.max(count, 1);
+        norm += (sum[d] as number) ** 2;
+      }
+      const scale = 1 / Math.max(Math.sqrt(norm), 1e-12);
+      vectors.push(Float32Array.from(sum, (x) => x * scale));
+    }
+    return vectors;
+  }
+}

@@ -1,0 +1,48 @@
+/**
+ * Structured logs: one JSON object per line on stderr, so stdout stays free for command output
+ * (`agentmem embed`, `agentmem redis` print data there).
+ */
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+export type LogFields = Record<string, unknown>;
+
+const LEVEL_RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+export interface Logger {
+  debug(event: string, fields?: LogFields): void;
+  info(event: string, fields?: LogFields): void;
+  warn(event: string, fields?: LogFields): void;
+  error(event: string, fields?: LogFields): void;
+  /** A logger whose every line also carries `fields` (worker id, thread id, ...). */
+  child(fields: LogFields): Logger;
+}
+
+export function isLogLevel(value: string): value is LogLevel {
+  return value in LEVEL_RANK;
+}
+
+export function createLogger(
+  level: LogLevel = 'info',
+  bound: LogFields = {},
+  write: (line: string) => void = (line) => process.stderr.write(line + '\n'),
+): Logger {
+  const emit = (at: LogLevel, event: string, fields: LogFields = {}): void => {
+    if (LEVEL_RANK[at] < LEVEL_RANK[level]) return;
+    const record = { ts: new Date().toISOString(), level: at, event, ...bound, ...fields };
+    write(JSON.stringify(record, errorReplacer));
+  };
+  return {
+    debug: (event, fields) => emit('debug', event, fields),
+    info: (event, fields) => emit('info', event, fields),
+    warn: (event, fields) => emit('warn', event, fields),
+    error: (event, fields) => emit('error', event, fields),
+    child: (fields) => createLogger(level, { ...bound, ...fields }, write),
+  };
+}
+
+/** Errors have no enumerable fields; without this they would log as `{}`. */
+function errorReplacer(_key: string, value: unknown): unknown {
+  if (value instanceof Error) return { name: value.name, message: value.message };
+  return value;
+}
+
+export const silentLogger: Logger = createLogger('error', {}, () => undefined);

@@ -1,0 +1,248 @@
+import type { Redis } from 'ioredis';
+import type { Keys } from '../keys.js';
+import { knnSearchArgs, parseSearchReply, scopeFilter, type Scope, type SearchHit } from '../query.js';
+import { loadScripts } from '../redis/scripts.js';
+import * as v from '../validate.js';
+import type { MemoryKind } from '../validate.js';
+
+export const EMBEDDING_DIMS = 384;
+
+/** A long-term memory as clients see it (the reference demos' MemoryRecord). */
+export interface MemoryRecord {
+  id: string;
+  user: string;
+  namespace: string;
+  kind: MemoryKind;
+  source_thread: string;
+  text: string;
+  created_ts: number;
+  hit_count: number;
+  /** Cosine distance to the query; only on recall results. */
+  distance?: number;
+  /** Remaining TTL; null when the memory never expires. */
+  ttl_seconds: number | null;
+}
+
+/** The stored JSON document: exactly the reference demos' field set. */
+export interface MemoryDocument {
+  id: string;
+  user: string;
+  namespace: string;
+  kind: MemoryKind;
+  source_thread: string;
+  text: string;
+  embedding: number[];
+  created_ts: number;
+  hit_count: number;
+}
+
+export interface LongTermOptions {
+  dedupThreshold: number;
+  episodicTtlSeconds: number;
+}
+
+export interface RememberInput extends Scope {
+  text: string;
+  embedding: Float32Array;
+  kind: MemoryKind;
+  sourceThread: string;
+  /** Overrides the per-kind TTL; 0 = never expires. */
+  ttlSeconds?: number;
+  /** Id for a new document; a write to an id that already exists changes nothing (redelivery). */
+  id?: string;
+  dedupThreshold?: number;
+}
+
+export interface RememberResult {
+  id: string;
+  kind: MemoryKind;
+  /** True when the write was folded onto an existing near-duplicate (its hit_count bumped). */
+  deduped: boolean;
+  /** Distance to the nearest same-kind memory in scope, if there was one. */
+  existingDistance: number | null;
+  /** True when a new document was stored. */
+  written: boolean;
+}
+
+export interface RecallInput extends Scope {
+  embedding: Float32Array;
+  k: number;
+  threshold: number;
+}
+
+const INDEX_SCHEMA = [
+  'ON', 'JSON', 'PREFIX', 1, '<prefix>', 'SCHEMA',
+  '$.text', 'AS', 'text', 'TEXT',
+  '$.user', 'AS', 'user', 'TAG',
+  '$.namespace', 'AS', 'namespace', 'TAG',
+  '$.kind', 'AS', 'kind', 'TAG',
+  '$.source_thread', 'AS', 'source_thread', 'TAG',
+  '$.created_ts', 'AS', 'created_ts', 'NUMERIC', 'SORTABLE',
+  '$.hit_count', 'AS', 'hit_count', 'NUMERIC', 'SORTABLE',
+  '$.embedding', 'AS', 'embedding', 'VECTOR', 'HNSW', 6, 'TYPE', 'FLOAT32', 'DIM', EMBEDDING_DIMS, 'DISTANCE_METRIC', 'COSINE',
+] as const;
+
+const LIST_RETURN_FIELDS = ['user', 'namespace', 'kind', 'source_thread', 'text', 'created_ts', 'hit_count'] as const;
+const CLEAR_PAGE = 500;
+
+/** Long-term memory: JSON documents under one Search index; recall and dedup share one KNN shape. */
+export class LongTermMemory {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+    private readonly options: LongTermOptions,
+  ) {
+    loadScripts(redis);
+  }
+
+  /** Creates the index unless it exists; returns whether it was created. */
+  async ensureIndex(): Promise<boolean> {
+    const args = INDEX_SCHEMA.map((a) => (a === '<prefix>' ? this.keys.memoryPrefix : a));
+    try {
+      await this.redis.call('FT.CREATE', this.keys.indexName, ...args);
+      return true;
+    } catch (err) {
+      if (err instanceof Error && /index already exists/i.test(err.message)) return false;
+      throw err;
+    }
+  }
+
+  async indexInfo(): Promise<{ numDocs: number; indexingFailures: number }> {
+    const reply = (await this.redis.call('FT.INFO', this.keys.indexName)) as unknown[];
+    const info = new Map<string, unknown>();
+    for (let i = 0; i + 1 < reply.length; i += 2) info.set(String(reply[i]), reply[i + 1]);
+    return { numDocs: Number(info.get('num_docs') ?? 0), indexingFailures: Number(info.get('hash_indexing_failures') ?? 0) };
+  }
+
+  /**
+   * Writes a memory unless a same-kind memory in the same scope lies within the dedup threshold,
+   * in which case that one's hit_count is bumped instead.
+   */
+  async remember(input: RememberInput): Promise<RememberResult> {
+    const scope = checkScope(input);
+    const text = v.memoryText(input.text);
+    const kind = v.kind(input.kind);
+    const vector = v.embedding(input.embedding, EMBEDDING_DIMS);
+    const sourceThread = input.sourceThread === 'seed' ? 'seed' : v.threadId(input.sourceThread, 'source_thread');
+    const threshold = v.distanceThreshold(input.dedupThreshold ?? this.options.dedupThreshold, 'dedup_threshold');
+    const id = input.id === undefined ? v.newId() : v.memoryId(input.id, 'id');
+
+    const [nearest] = await this.knn(scopeFilter(scope, kind), 1, vector);
+    const existingDistance = nearest ? nearest.distance : null;
+    if (nearest && nearest.distance <= threshold && nearest.id !== id) {
+      const bumped = await this.bump(nearest.id);
+      if (bumped) return { id: nearest.id, kind, deduped: true, existingDistance, written: false };
+    }
+
+    const doc: MemoryDocument = {
+      id, user: scope.user, namespace: scope.namespace, kind, source_thread: sourceThread, text,
+      embedding: Array.from(vector), created_ts: Date.now() / 1000, hit_count: 0,
+    };
+    const ttl = input.ttlSeconds ?? (kind === 'episodic' ? this.options.episodicTtlSeconds : 0);
+    const written = (await this.redis.writeMemory(this.keys.memory(id), JSON.stringify(doc), ttl)) === 1;
+    return { id, kind, deduped: false, existingDistance, written };
+  }
+
+  /** Nearest memories in scope within `threshold`, nearest first. Never writes. */
+  async recall(input: RecallInput): Promise<MemoryRecord[]> {
+    const scope = checkScope(input);
+    const vector = v.embedding(input.embedding, EMBEDDING_DIMS);
+    const k = v.positiveInt(input.k, 'k', 100);
+    const threshold = v.distanceThreshold(input.threshold, 'threshold');
+    const hits = (await this.knn(scopeFilter(scope), k, vector)).filter((h) => h.distance <= threshold);
+    return this.withTtls(hits);
+  }
+
+  /** Memories in scope, newest first. */
+  async list(scopeInput: Scope, limit = 200): Promise<MemoryRecord[]> {
+    const scope = checkScope(scopeInput);
+    const reply = await this.redis.call(
+      'FT.SEARCH', this.keys.indexName, scopeFilter(scope),
+      'SORTBY', 'created_ts', 'DESC',
+      'RETURN', LIST_RETURN_FIELDS.length, ...LIST_RETURN_FIELDS,
+      'LIMIT', 0, v.positiveInt(limit, 'limit', 10_000),
+      'DIALECT', 2,
+    );
+    return this.withTtls(parseSearchReply(reply).hits.map((hit) => this.toRecord(hit)));
+  }
+
+  async get(memoryId: string): Promise<MemoryRecord | null> {
+    const key = this.keys.memory(v.memoryId(memoryId));
+    const replies = await this.redis.multi().call('JSON.GET', key, '$').ttl(key).exec();
+    const [[, json], [, ttl]] = replies as [[Error | null, string | null], [Error | null, number]];
+    if (json === null) return null;
+    const [doc] = JSON.parse(json) as [MemoryDocument];
+    return {
+      id: doc.id, user: doc.user, namespace: doc.namespace, kind: doc.kind, source_thread: doc.source_thread,
+      text: doc.text, created_ts: doc.created_ts, hit_count: doc.hit_count, ttl_seconds: ttl >= 0 ? ttl : null,
+    };
+  }
+
+  async delete(memoryId: string): Promise<boolean> {
+    return (await this.redis.del(this.keys.memory(v.memoryId(memoryId)))) === 1;
+  }
+
+  /** Deletes every memory of one user+namespace, and nothing else. Returns how many were deleted. */
+  async clearScope(scopeInput: Scope): Promise<number> {
+    const scope = checkScope(scopeInput);
+    let deleted = 0;
+    for (;;) {
+      const reply = (await this.redis.call(
+        'FT.SEARCH', this.keys.indexName, scopeFilter(scope), 'NOCONTENT', 'LIMIT', 0, CLEAR_PAGE, 'DIALECT', 2,
+      )) as [number, ...string[]];
+      const keys = reply.slice(1) as string[];
+      if (keys.length === 0) return deleted;
+      const removed = await this.redis.unlink(...keys);
+      // Keys that vanished on their own (expiry) still leave the index; stop rather than spin.
+      if (removed === 0) return deleted;
+      deleted += removed;
+    }
+  }
+
+  /** JSON.NUMINCRBY on a dedup hit; false when the target vanished (expired, dropped) meanwhile. */
+  private async bump(memoryId: string): Promise<boolean> {
+    try {
+      await this.redis.call('JSON.NUMINCRBY', this.keys.memory(memoryId), '$.hit_count', 1);
+      return true;
+    } catch (err) {
+      if (err instanceof Error && /not exist|no such key|key does not exist/i.test(err.message)) return false;
+      throw err;
+    }
+  }
+
+  private async knn(filter: string, k: number, vector: Float32Array): Promise<(MemoryRecord & { distance: number })[]> {
+    const reply = await this.redis.call('FT.SEARCH', this.keys.indexName, ...knnSearchArgs(filter, k, vector));
+    return parseSearchReply(reply).hits.map((hit) => ({ ...this.toRecord(hit), distance: Number(hit.fields.distance) }));
+  }
+
+  private toRecord(hit: SearchHit): MemoryRecord {
+    const f = hit.fields;
+    return {
+      id: this.keys.memoryIdOf(hit.key),
+      user: f.user ?? '',
+      namespace: f.namespace ?? '',
+      kind: (f.kind ?? 'episodic') as MemoryKind,
+      source_thread: f.source_thread ?? '',
+      text: f.text ?? '',
+      created_ts: Number(f.created_ts ?? 0),
+      hit_count: Number(f.hit_count ?? 0),
+      ttl_seconds: null,
+    };
+  }
+
+  /** Fills ttl_seconds for a page of records in one round trip. */
+  private async withTtls<T extends MemoryRecord>(records: T[]): Promise<T[]> {
+    if (records.length === 0) return records;
+    const pipeline = this.redis.pipeline();
+    for (const r of records) pipeline.ttl(this.keys.memory(r.id));
+    const replies = (await pipeline.exec()) ?? [];
+    return records.map((r, i) => {
+      const ttl = Number(replies[i]?.[1] ?? -1);
+      return { ...r, ttl_seconds: ttl >= 0 ? ttl : null };
+    });
+  }
+}
+
+function checkScope(scope: Scope): Scope {
+  return { user: v.scopeValue(scope.user, 'user'), namespace: v.scopeValue(scope.namespace, 'namespace') };
+}

@@ -1,0 +1,67 @@
+/**
+ * Building FT.SEARCH queries. Every value a caller supplies passes through `escapeTag` before it
+ * reaches a query string; vectors travel as PARAMS, never inline.
+ */
+
+/**
+ * Escapes a TAG value. The reference demos escape a fixed list of punctuation and space; this
+ * escapes every ASCII character that is not a letter, digit or `_` (a superset of that list), so
+ * a value can neither close the `{...}` nor smuggle in operators (`|`, `-`, `*`, `@field:`).
+ */
+export function escapeTag(value: string): string {
+  return value.replace(/[^A-Za-z0-9_\u0080-\uffff]/g, (ch) => '\\' + ch);
+}
+
+export interface Scope {
+  user: string;
+  namespace: string;
+}
+
+export function scopeFilter(scope: Scope, kind?: string): string {
+  const parts = [`@user:{${escapeTag(scope.user)}}`, `@namespace:{${escapeTag(scope.namespace)}}`];
+  if (kind !== undefined) parts.push(`@kind:{${escapeTag(kind)}}`);
+  return parts.join(' ');
+}
+
+/** Fields a KNN query returns, in the order the reference demos ask for them. */
+export const KNN_RETURN_FIELDS = ['user', 'namespace', 'kind', 'source_thread', 'text', 'created_ts', 'hit_count', 'distance'] as const;
+
+/** Arguments after `FT.SEARCH <index>` for the shared KNN shape (recall and dedup). */
+export function knnSearchArgs(filter: string, k: number, vector: Float32Array): (string | number | Buffer)[] {
+  return [
+    `(${filter})=>[KNN ${k} @embedding $vec AS distance]`,
+    'PARAMS', 2, 'vec', vectorBytes(vector),
+    'SORTBY', 'distance',
+    'RETURN', KNN_RETURN_FIELDS.length, ...KNN_RETURN_FIELDS,
+    'LIMIT', 0, k,
+    'DIALECT', 2,
+  ];
+}
+
+/** Raw little-endian float32 bytes, as FT.SEARCH expects a FLOAT32 vector parameter. */
+export function vectorBytes(vector: Float32Array): Buffer {
+  const out = Buffer.alloc(vector.length * 4);
+  vector.forEach((x, i) => out.writeFloatLE(x, i * 4));
+  return out;
+}
+
+/** FT.SEARCH replies (RESP2) as `[total, key, [field, value, ...], key, [...], ...]`. */
+export interface SearchHit {
+  key: string;
+  fields: Record<string, string>;
+}
+
+export function parseSearchReply(reply: unknown): { total: number; hits: SearchHit[] } {
+  if (!Array.isArray(reply) || typeof reply[0] !== 'number') throw new Error('unexpected FT.SEARCH reply');
+  const hits: SearchHit[] = [];
+  for (let i = 1; i < reply.length; i += 2) {
+    const key = String(reply[i]);
+    const pairs: unknown = reply[i + 1];
+    const fields: Record<string, string> = {};
+    if (Array.isArray(pairs)) {
+      for (let j = 0; j + 1 < pairs.length; j += 2) fields[String(pairs[j])] = String(pairs[j + 1]);
+    }
+    hits.push({ key, fields });
+  }
+  return { total: reply[0], hits };
+}

@@ -1,0 +1,56 @@
+import { Redis, type RedisOptions } from 'ioredis';
+import { RedisCapabilityError } from '../errors.js';
+
+/**
+ * A connection speaking RESP2: FT.SEARCH and FT.INFO replies keep the flat-array shape the
+ * reference demos and the Redis docs describe, whatever the server's default.
+ */
+export function connectRedis(url: string, options: RedisOptions = {}): Redis {
+  return new Redis(url, { maxRetriesPerRequest: 3, protocol: 2, ...options });
+}
+
+/** Minimum module versions: vector KNN with DIALECT 2 (Search 2.4) and JSONPath `$` (JSON 2.0). */
+const REQUIRED_MODULES = [
+  { names: ['search', 'ft'], label: 'the Search module (2.4+)', minVersion: 20400 },
+  { names: ['rejson', 'ReJSON'], label: 'the JSON module (2.0+)', minVersion: 20000 },
+] as const;
+
+export interface ModuleInfo {
+  name: string;
+  version: number;
+}
+
+export async function listModules(redis: Redis): Promise<ModuleInfo[]> {
+  const reply = (await redis.call('MODULE', 'LIST')) as unknown[][];
+  return reply.map((entry) => {
+    const fields = new Map<string, unknown>();
+    for (let i = 0; i + 1 < entry.length; i += 2) fields.set(String(entry[i]), entry[i + 1]);
+    return { name: String(fields.get('name')), version: Number(fields.get('ver')) };
+  });
+}
+
+/** Names every required module that is absent or too old; empty when this Redis can run agentmem. */
+export function missingModules(modules: readonly ModuleInfo[]): string[] {
+  return REQUIRED_MODULES.filter(
+    (req) => !modules.some((m) => (req.names as readonly string[]).some((n) => n.toLowerCase() === m.name.toLowerCase()) && m.version >= req.minVersion),
+  ).map((req) => req.label);
+}
+
+/** Throws RedisCapabilityError, naming what is missing, unless Redis has Search and JSON. */
+export async function assertCapabilities(redis: Redis, url: string): Promise<ModuleInfo[]> {
+  const modules = await listModules(redis);
+  const missing = missingModules(modules);
+  if (missing.length > 0) throw new RedisCapabilityError(redactUrl(url), missing);
+  return modules;
+}
+
+/** A Redis URL fit for logs: the password replaced. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '<unparseable REDIS_URL>';
+  }
+}

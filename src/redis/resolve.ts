@@ -1,0 +1,53 @@
+import { join } from 'node:path';
+import type { Config } from '../config.js';
+import { ProvisionError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { findOrProvisionRedis, probeModules, startRedis } from '../provision/redis-server.js';
+import { assertCapabilities, connectRedis, redactUrl } from './connection.js';
+
+export interface ResolvedRedis {
+  url: string;
+  /** `REDIS_URL`, `embedded (reused)` or `embedded (<where the binary came from>)`. */
+  origin: string;
+  /** Stops the server if this process started it; otherwise does nothing. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The Redis agentmem talks to: `REDIS_URL` when set (checked for both modules), else an embedded
+ * server on 127.0.0.1:<embeddedRedisPort> — reused when one already answers there, otherwise
+ * started from a Redis 8 on PATH or the Redis Stack provisioned into the cache folder.
+ */
+export async function resolveRedis(config: Config, log: Logger): Promise<ResolvedRedis> {
+  if (config.redisUrl) {
+    const redis = connectRedis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
+    redis.on('error', () => undefined);
+    try {
+      await redis.connect();
+      await assertCapabilities(redis, config.redisUrl);
+    } finally {
+      redis.disconnect();
+    }
+    return { url: config.redisUrl, origin: 'REDIS_URL', stop: async () => undefined };
+  }
+
+  const url = `redis://127.0.0.1:${config.embeddedRedisPort}`;
+  const missing = await probeModules(url);
+  if (missing?.length === 0) {
+    log.info('redis.reused', { url });
+    return { url, origin: 'embedded (reused)', stop: async () => undefined };
+  }
+  if (missing) {
+    throw new ProvisionError(
+      `${redactUrl(url)} is taken by a Redis that lacks ${missing.join(' and ')}; set AGENTMEM_REDIS_PORT (--redis-port) to a free port or REDIS_URL to a suitable server`,
+    );
+  }
+  const installation = await findOrProvisionRedis(config.cacheDir, log);
+  const running = await startRedis(installation, {
+    port: config.embeddedRedisPort,
+    dataDir: join(config.cacheDir, 'redis-data'),
+    persist: true,
+    log,
+  });
+  return { url, origin: `embedded (${installation.origin})`, stop: running.stop };
+}

@@ -1,0 +1,54 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Redis, Result } from 'ioredis';
+import { ScriptError } from '../errors.js';
+import { LUA_DIR } from '../paths.js';
+
+/**
+ * The Lua scripts, each in its own file named `<command>-<numberOfKeys>.lua`, registered once per
+ * connection with ioredis `defineCommand` (EVALSHA with the NOSCRIPT fallback handled by ioredis).
+ */
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    appendTurn(
+      sessionKey: string, threadId: string, user: string, agent: string,
+      role: string, content: string, window: number, ttlSeconds: number,
+    ): Result<[number, string] | number, Context>;
+    upsertSession(
+      sessionKey: string, threadId: string, user: string, agent: string, ttlSeconds: number,
+      ...fieldValues: string[]
+    ): Result<number, Context>;
+    writeMemory(memoryKey: string, documentJson: string, ttlSeconds: number): Result<number, Context>;
+  }
+}
+
+export const SCRIPT_NAMES = ['appendTurn', 'upsertSession', 'writeMemory'] as const;
+export type ScriptName = (typeof SCRIPT_NAMES)[number];
+
+/** Negative return codes of the scripts, translated to errors in one place. */
+export const SCRIPT_ERRORS: Record<ScriptName, Record<number, string>> = {
+  appendTurn: { [-1]: 'recent_turns is not a JSON array; the session was left untouched' },
+  upsertSession: {},
+  writeMemory: {},
+};
+
+const loaded = new WeakSet<Redis>();
+
+export function scriptSource(name: ScriptName): { lua: string; numberOfKeys: number } {
+  const file = `${name}-1.lua`;
+  return { lua: readFileSync(join(LUA_DIR, file), 'utf8'), numberOfKeys: Number(/-(\d+)\.lua$/.exec(file)?.[1]) };
+}
+
+/** Registers every script on `redis` (once per connection object). */
+export function loadScripts(redis: Redis): Redis {
+  if (loaded.has(redis)) return redis;
+  for (const name of SCRIPT_NAMES) redis.defineCommand(name, scriptSource(name));
+  loaded.add(redis);
+  return redis;
+}
+
+export function throwIfScriptError(name: ScriptName, reply: unknown): void {
+  if (typeof reply === 'number' && reply < 0) {
+    throw new ScriptError(name, reply, SCRIPT_ERRORS[name][reply] ?? `failed with code ${reply}`);
+  }
+}
