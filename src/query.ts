@@ -23,8 +23,13 @@ export function scopeFilter(scope: Scope, kind?: string): string {
   return parts.join(' ');
 }
 
-/** Fields a KNN query returns, in the order the reference demos ask for them. */
-export const KNN_RETURN_FIELDS = ['user', 'namespace', 'kind', 'source_thread', 'text', 'created_ts', 'hit_count', 'distance'] as const;
+/**
+ * Fields FT.SEARCH returns for a memory, in the order the reference demos ask for them. Search
+ * formats numbers with about 12 significant digits, so created_ts comes back to 10 ms (whatever
+ * path or alias is asked for); JSON.GET (`LongTermMemory.get`) has the exact value.
+ */
+export const MEMORY_RETURN_FIELDS = ['user', 'namespace', 'kind', 'source_thread', 'text', 'created_ts', 'hit_count'] as const;
+const KNN_RETURN_FIELDS = [...MEMORY_RETURN_FIELDS, 'distance'] as const;
 
 /** Arguments after `FT.SEARCH <index>` for the shared KNN shape (recall and dedup). */
 export function knnSearchArgs(filter: string, k: number, vector: Float32Array): (string | number | Buffer)[] {

@@ -11,8 +11,10 @@ export const redisCommand: Command = {
   async run(config) {
     const log = createLogger(config.logLevel);
     const server = await resolveRedis(config, log);
+    // Listen before printing: whoever reads the URL may signal us at once.
+    const stopRequested = untilSignal();
     process.stdout.write(server.url + '\n');
-    const signal = await untilSignal();
+    const signal = await stopRequested;
     log.info('redis.stopping', { signal, origin: server.origin });
     await server.stop();
     return 0;

@@ -28,6 +28,7 @@ async function serve(mem: AgentMem, config: Config, log: Logger): Promise<number
     const seeded = await seedMemories(mem.longTerm, mem.embedder);
     log.info('seed.done', { cleared, written: seeded.filter((r) => r.written).length, deduped: seeded.filter((r) => r.deduped).length });
   }
+  const stopRequested = untilSignal();
   const server = await new Promise<Server>((resolve, reject) => {
     const s = createApp(mem).listen(config.port, config.host, () => resolve(s));
     s.once('error', reject);
@@ -36,7 +37,7 @@ async function serve(mem: AgentMem, config: Config, log: Logger): Promise<number
   const port = typeof address === 'object' && address ? address.port : config.port;
   log.info('serve.listening', { url: `http://${config.host}:${port}/`, redis: mem.server.origin });
 
-  const signal = await untilSignal();
+  const signal = await stopRequested;
   log.info('serve.stopping', { signal });
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return 0;

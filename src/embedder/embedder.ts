@@ -51,13 +51,18 @@ export class Embedder {
     return out;
   }
 
-  /** Token count of each text after truncation, [CLS] and [SEP] included. */
-  tokenCounts(texts: readonly string[]): number[] {
-    return texts.map((t) => (this.tokenizer(t, { truncation: true, max_length: MAX_TOKENS }).input_ids as Tensor).dims[1] as number);
+  /** Token ids of each text as the model sees them: truncated, [CLS] first and [SEP] last. */
+  tokenIds(texts: readonly string[]): number[][] {
+    return texts.map((t) => {
+      const inputs = this.tokenizer(t, { truncation: true, max_length: MAX_TOKENS });
+      this.restoreFinalSep(inputs.input_ids as Tensor, inputs.attention_mask as Tensor);
+      return Array.from((inputs.input_ids as Tensor).data as BigInt64Array, Number);
+    });
   }
 
   private async embedBatch(texts: string[]): Promise<Float32Array[]> {
     const inputs = this.tokenizer(texts, { padding: true, truncation: true, max_length: MAX_TOKENS });
+    this.restoreFinalSep(inputs.input_ids as Tensor, inputs.attention_mask as Tensor);
     const { last_hidden_state: hidden } = (await this.model(inputs)) as { last_hidden_state: Tensor };
     const [batch, tokens, dims] = hidden.dims as [number, number, number];
     const states = hidden.data as Float32Array;
@@ -81,5 +86,22 @@ export class Embedder {
       vectors.push(Float32Array.from(sum, (x) => x * scale));
     }
     return vectors;
+  }
+
+  /**
+   * transformers.js truncates after adding the special tokens, so a text longer than 256 tokens
+   * loses its closing [SEP]; sentence-transformers (HF tokenizers) truncates the text and keeps
+   * [CLS] … [SEP]. Putting [SEP] back in the last real position gives the canonical ids.
+   */
+  private restoreFinalSep(ids: Tensor, mask: Tensor): void {
+    const [batch, tokens] = ids.dims as [number, number];
+    if (tokens < MAX_TOKENS) return;
+    const idData = ids.data as BigInt64Array;
+    const maskData = mask.data as BigInt64Array;
+    const sep = BigInt(this.tokenizer.sep_token_id);
+    for (let b = 0; b < batch; b++) {
+      const last = b * tokens + MAX_TOKENS - 1;
+      if (maskData[last] === 1n) idData[last] = sep;
+    }
   }
 }

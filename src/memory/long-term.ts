@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Keys } from '../keys.js';
-import { knnSearchArgs, parseSearchReply, scopeFilter, type Scope, type SearchHit } from '../query.js';
+import { knnSearchArgs, MEMORY_RETURN_FIELDS, parseSearchReply, scopeFilter, type Scope, type SearchHit } from '../query.js';
 import { loadScripts } from '../redis/scripts.js';
 import * as v from '../validate.js';
 import type { MemoryKind } from '../validate.js';
@@ -82,7 +82,6 @@ const INDEX_SCHEMA = [
   '$.embedding', 'AS', 'embedding', 'VECTOR', 'HNSW', 6, 'TYPE', 'FLOAT32', 'DIM', EMBEDDING_DIMS, 'DISTANCE_METRIC', 'COSINE',
 ] as const;
 
-const LIST_RETURN_FIELDS = ['user', 'namespace', 'kind', 'source_thread', 'text', 'created_ts', 'hit_count'] as const;
 const CLEAR_PAGE = 500;
 
 /** Long-term memory: JSON documents under one Search index; recall and dedup share one KNN shape. */
@@ -159,7 +158,7 @@ export class LongTermMemory {
     const reply = await this.redis.call(
       'FT.SEARCH', this.keys.indexName, scopeFilter(scope),
       'SORTBY', 'created_ts', 'DESC',
-      'RETURN', LIST_RETURN_FIELDS.length, ...LIST_RETURN_FIELDS,
+      'RETURN', MEMORY_RETURN_FIELDS.length, ...MEMORY_RETURN_FIELDS,
       'LIMIT', 0, v.positiveInt(limit, 'limit', 10_000),
       'DIALECT', 2,
     );
