@@ -7,22 +7,6 @@ import type { MemoryKind } from '../validate.js';
 
 export const EMBEDDING_DIMS = 384;
 
-/** A long-term memory as clients see it (the reference demos' MemoryRecord). */
-export interface MemoryRecord {
-  id: string;
-  user: string;
-  namespace: string;
-  kind: MemoryKind;
-  source_thread: string;
-  text: string;
-  created_ts: number;
-  hit_count: number;
-  /** Cosine distance to the query; only on recall results. */
-  distance?: number;
-  /** Remaining TTL; null when the memory never expires. */
-  ttl_seconds: number | null;
-}
-
 /** The stored JSON document: exactly the reference demos' field set. */
 export interface MemoryDocument {
   id: string;
@@ -34,6 +18,14 @@ export interface MemoryDocument {
   embedding: number[];
   created_ts: number;
   hit_count: number;
+}
+
+/** A long-term memory as clients see it (the reference demos' MemoryRecord). */
+export interface MemoryRecord extends Omit<MemoryDocument, 'embedding'> {
+  /** Cosine distance to the query; only on recall results. */
+  distance?: number;
+  /** Remaining TTL; null when the memory never expires. */
+  ttl_seconds: number | null;
 }
 
 export interface LongTermOptions {
