@@ -41,12 +41,13 @@ export async function loadEmbedder(config: Config, log: Logger): Promise<Embedde
 
 export interface AgentMem extends MemoryTiers {
   server: ResolvedRedis;
-  embedder: Embedder;
   close(): Promise<void>;
 }
 
 /** Everything a process needs: Redis (resolved or provisioned), the index, the embedder. */
-export async function openAgentMem(config: Config, log: Logger): Promise<AgentMem> {
+export async function openAgentMem(config: Config, log: Logger): Promise<AgentMem & { embedder: Embedder }>;
+export async function openAgentMem(config: Config, log: Logger, options: { embedder: false }): Promise<AgentMem>;
+export async function openAgentMem(config: Config, log: Logger, options = { embedder: true }): Promise<AgentMem & { embedder?: Embedder }> {
   const server = await resolveRedis(config, log);
   const redis = connectRedis(server.url);
   redis.on('error', (err: Error) => log.warn('redis.error', { error: err }));
@@ -58,9 +59,9 @@ export async function openAgentMem(config: Config, log: Logger): Promise<AgentMe
       await server.stop();
     })());
   try {
-    const [created, embedder] = await Promise.all([tiers.longTerm.ensureIndex(), loadEmbedder(config, log)]);
+    const [created, embedder] = await Promise.all([tiers.longTerm.ensureIndex(), options.embedder ? loadEmbedder(config, log) : undefined]);
     log.info('index.ready', { index: config.indexName, created });
-    return { ...tiers, server, embedder, close };
+    return { ...tiers, server, close, ...(embedder ? { embedder } : {}) };
   } catch (err) {
     await close();
     throw err;

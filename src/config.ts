@@ -25,6 +25,14 @@ export interface Config {
   recallK: number;
   logLevel: LogLevel;
   noReset: boolean;
+  pipelinePrefix: string;
+  maxBacklog: number;
+  batchSize: number;
+  claimIdleMs: number;
+  maxDeliveries: number;
+  turnTtlSeconds: number;
+  maxBodyBytes: number;
+  consumerName: string | undefined;
 }
 
 type Parse<T> = (raw: string, name: string) => T;
@@ -113,6 +121,22 @@ export const SETTINGS = [
     help: 'debug, info, warn or error' }),
   setting({ key: 'noReset', env: 'AGENTMEM_NO_RESET', flag: 'no-reset', defaultValue: false, parse: boolean,
     help: 'serve: keep the default scope instead of clearing and re-seeding it' }),
+  setting({ key: 'pipelinePrefix', env: 'AGENTMEM_PIPELINE_PREFIX', flag: 'pipeline-prefix', defaultValue: 'agentmem:', parse: text,
+    help: "prefix of agentmem's own keys: pipeline streams, turn results, idempotency keys" }),
+  setting({ key: 'maxBacklog', env: 'AGENTMEM_MAX_BACKLOG', flag: 'max-backlog', defaultValue: 10_000, parse: integer(1, 10_000_000),
+    help: 'turns waiting for embedding beyond which the API answers 429' }),
+  setting({ key: 'batchSize', env: 'AGENTMEM_BATCH_SIZE', flag: 'batch-size', defaultValue: 32, parse: integer(1, 256),
+    help: 'entries a worker reads, and turns it embeds, at once' }),
+  setting({ key: 'claimIdleMs', env: 'AGENTMEM_CLAIM_IDLE_MS', flag: 'claim-idle-ms', defaultValue: 30_000, parse: integer(100, 86_400_000),
+    help: "idle time after which a dead consumer's pending entries are reclaimed" }),
+  setting({ key: 'maxDeliveries', env: 'AGENTMEM_MAX_DELIVERIES', flag: 'max-deliveries', defaultValue: 5, parse: integer(1, 1000),
+    help: 'deliveries after which a failing entry moves to the dead-letter stream' }),
+  setting({ key: 'turnTtlSeconds', env: 'AGENTMEM_TURN_TTL_SECONDS', flag: 'turn-ttl-seconds', defaultValue: 86_400, parse: integer(60, 31_536_000),
+    help: 'how long turn results and idempotency keys are kept' }),
+  setting({ key: 'maxBodyBytes', env: 'AGENTMEM_MAX_BODY_BYTES', flag: 'max-body-bytes', defaultValue: 65_536, parse: integer(1024, 10_485_760),
+    help: 'largest accepted HTTP request body' }),
+  setting({ key: 'consumerName', env: 'AGENTMEM_CONSUMER_NAME', flag: 'consumer-name', defaultValue: undefined, parse: optionalText,
+    help: 'consumer name in the stream groups; unset = <host>-<pid>-<random>' }),
 ] as const satisfies readonly Setting[];
 
 export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze(

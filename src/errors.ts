@@ -40,3 +40,11 @@ export class ScriptError extends Error {
     super(`${script}: ${message}`);
   }
 }
+
+/** The ingest backlog is over its bound; the caller should retry after `retryAfterSeconds`. */
+export class BacklogFullError extends Error {
+  override readonly name = 'BacklogFullError';
+  constructor(readonly retryAfterSeconds: number) {
+    super(`the ingest backlog is full; retry in ${retryAfterSeconds} s`);
+  }
+}

@@ -9,10 +9,22 @@ export interface Keys {
   events(threadId: string): string;
   /** Memory id from its key (`agent:mem:<id>` → `<id>`). */
   memoryIdOf(key: string): string;
+  /** Turns accepted by the API, waiting for the embed-and-recall workers. */
+  readonly ingestStream: string;
+  /** Embedded turns waiting for the remember workers. */
+  readonly rememberStream: string;
+  /** Entries that kept failing, with stage and reason. */
+  readonly deadLetterStream: string;
+  /** Pub/Sub channel announcing each finished (done or failed) turn id. */
+  readonly turnDoneChannel: string;
+  /** A turn's status and results. */
+  turn(turnId: string): string;
+  /** The turn id an Idempotency-Key of one thread maps to (`keyHash`: sha256 of the header). */
+  idempotency(threadId: string, keyHash: string): string;
 }
 
-export function createKeys(config: Pick<Config, 'indexName' | 'sessionPrefix' | 'memoryPrefix' | 'eventsPrefix'>): Keys {
-  const { indexName, sessionPrefix, memoryPrefix, eventsPrefix } = config;
+export function createKeys(config: Pick<Config, 'indexName' | 'sessionPrefix' | 'memoryPrefix' | 'eventsPrefix' | 'pipelinePrefix'>): Keys {
+  const { indexName, sessionPrefix, memoryPrefix, eventsPrefix, pipelinePrefix: p } = config;
   return {
     indexName,
     memoryPrefix,
@@ -20,5 +32,11 @@ export function createKeys(config: Pick<Config, 'indexName' | 'sessionPrefix' | 
     memory: (memoryId) => memoryPrefix + memoryId,
     events: (threadId) => eventsPrefix + threadId,
     memoryIdOf: (key) => (key.startsWith(memoryPrefix) ? key.slice(memoryPrefix.length) : key),
+    ingestStream: `${p}stream:turns`,
+    rememberStream: `${p}stream:remember`,
+    deadLetterStream: `${p}stream:deadletter`,
+    turnDoneChannel: `${p}channel:turn-done`,
+    turn: (turnId) => `${p}turn:${turnId}`,
+    idempotency: (threadId, keyHash) => `${p}idem:${threadId}:${keyHash}`,
   };
 }

@@ -1,41 +1,38 @@
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../src/http/app.js';
-import { openTiers, type TestTiers } from './support/redis.js';
+import { startTestService, type TestService } from './support/service.js';
 
-let t: TestTiers;
-let server: Server;
-let base: string;
+let s: TestService;
 beforeAll(async () => {
-  t = await openTiers();
-  server = createApp(t).listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  s = await startTestService({}, { workers: false });
 });
 afterAll(async () => {
-  await new Promise((resolve) => server.close(resolve));
-  await t.cleanup();
+  await s.stop();
 });
 
 describe('health endpoints', () => {
   it('/healthz answers while the process lives', async () => {
-    const res = await fetch(`${base}/healthz`);
+    const res = await s.get('/healthz');
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ status: 'ok' });
   });
 
   it('/readyz is 200 with Redis, both modules and the index, and 503 naming the index once it is gone', async () => {
-    const ready = await fetch(`${base}/readyz`);
+    const ready = await s.get('/readyz');
     expect(ready.status).toBe(200);
     expect(await ready.json()).toEqual({ status: 'ready', checks: { redis: 'ok', index: 'ok' } });
 
-    await t.redis.call('FT.DROPINDEX', t.config.indexName);
-    const notReady = await fetch(`${base}/readyz`);
+    await s.redis.call('FT.DROPINDEX', s.config.indexName);
+    const notReady = await s.get('/readyz');
     expect(notReady.status).toBe(503);
     const body = (await notReady.json()) as { checks: Record<string, string> };
     expect(body.checks.redis).toBe('ok');
     expect(body.checks.index).toMatch(/^missing/);
-    await t.longTerm.ensureIndex();
+    await s.longTerm.ensureIndex();
+  });
+
+  it('answers an unknown route with a JSON 404', async () => {
+    const res = await s.get('/v1/nothing-here');
+    expect(res.status).toBe(404);
+    expect(await res.json()).toEqual({ error: { message: 'route GET /v1/nothing-here not found' } });
   });
 });

@@ -5,8 +5,9 @@ import { embedCommand } from './embed.js';
 import { provisionCommand } from './provision.js';
 import { redisCommand } from './redis.js';
 import { serveCommand } from './serve.js';
+import { workerCommand } from './worker.js';
 
-const COMMANDS: readonly Command[] = [serveCommand, redisCommand, embedCommand, provisionCommand];
+const COMMANDS: readonly Command[] = [serveCommand, workerCommand, redisCommand, embedCommand, provisionCommand];
 
 function mainHelp(): string {
   return [

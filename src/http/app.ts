@@ -1,25 +1,82 @@
-import express, { type Express } from 'express';
-import type { MemoryTiers } from '../agentmem.js';
+import express, { type ErrorRequestHandler, type Express, type NextFunction, type Request, type Response } from 'express';
+import type { Redis } from 'ioredis';
+import type { Config } from '../config.js';
+import type { Embedder } from '../embedder/embedder.js';
+import { BacklogFullError, ValidationError } from '../errors.js';
+import type { Keys } from '../keys.js';
+import type { Logger } from '../log.js';
+import type { EventLog } from '../memory/events.js';
+import type { LongTermMemory } from '../memory/long-term.js';
+import type { WorkingMemory } from '../memory/working.js';
+import { parseTurnInput, type Ingest } from '../pipeline/ingest.js';
+import { readTurn } from '../pipeline/turns.js';
+import type { TurnWaiter } from '../pipeline/waiter.js';
 import { listModules, missingModules } from '../redis/connection.js';
+import * as v from '../validate.js';
+import { streamEvents } from './sse.js';
 
-/**
- * The HTTP app, separate from the server that listens, so tests can drive it in process.
- * It is built only once the model is loaded, so readiness need not check the model.
- */
-export function createApp(mem: Pick<MemoryTiers, 'redis' | 'longTerm'>): Express {
+export interface ApiDeps {
+  redis: Redis;
+  keys: Keys;
+  working: WorkingMemory;
+  longTerm: LongTermMemory;
+  events: EventLog;
+  embedder: Embedder;
+  ingest: Ingest;
+  waiter: TurnWaiter;
+  config: Config;
+  log: Logger;
+}
+
+const MAX_WAIT_MS = 30_000;
+
+type Handler = (req: Request, res: Response) => Promise<void>;
+
+/** Lets async handlers throw: express 5 forwards rejections to the error handler. */
+const route = (handler: Handler) => (req: Request, res: Response, next: NextFunction) => handler(req, res).catch(next);
+
+function body(req: Request): Record<string, unknown> {
+  if (typeof req.body !== 'object' || req.body === null || Array.isArray(req.body)) {
+    throw new ValidationError('body', 'must be a JSON object (Content-Type: application/json)');
+  }
+  return req.body as Record<string, unknown>;
+}
+
+function queryString(req: Request, name: string, fallback: string): unknown {
+  const value = req.query[name];
+  return value === undefined ? fallback : value;
+}
+
+function queryInt(req: Request, name: string, fallback: number, max: number): number {
+  const raw = req.query[name];
+  if (raw === undefined) return fallback;
+  const value = typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : NaN;
+  if (!Number.isInteger(value) || value < 0 || value > max) throw new ValidationError(name, `must be an integer in [0, ${max}]`);
+  return value;
+}
+
+function param(req: Request, name: string): string {
+  return String(req.params[name]);
+}
+
+/** The HTTP app, separate from the server that listens, so tests can drive it in process. */
+export function createApp(deps: ApiDeps): Express {
+  const { redis, keys, working, longTerm, events, embedder, ingest, waiter, config, log } = deps;
   const app = express();
   app.disable('x-powered-by');
+  app.use(express.json({ limit: config.maxBodyBytes }));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
 
-  app.get('/readyz', async (_req, res) => {
+  app.get('/readyz', route(async (_req, res) => {
+    // The app is built only after the model has loaded, so only Redis and the index can fail here.
     const checks: Record<string, string> = { redis: 'unknown', index: 'unknown' };
     try {
-      const missing = missingModules(await listModules(mem.redis));
+      const missing = missingModules(await listModules(redis));
       checks.redis = missing.length === 0 ? 'ok' : `missing ${missing.join(', ')}`;
-      await mem.longTerm.indexInfo();
+      await longTerm.indexInfo();
       checks.index = 'ok';
     } catch (err) {
       if (checks.redis === 'unknown') checks.redis = `unreachable: ${(err as Error).message}`;
@@ -27,7 +84,139 @@ export function createApp(mem: Pick<MemoryTiers, 'redis' | 'longTerm'>): Express
     }
     const ready = Object.values(checks).every((c) => c === 'ok');
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks });
+  }));
+
+  app.post('/v1/threads', route(async (req, res) => {
+    const b = req.body === undefined ? {} : body(req);
+    const user = v.scopeValue(b.user ?? 'default', 'user');
+    const namespace = v.scopeValue(b.namespace ?? 'default', 'namespace');
+    const agent = v.scopeValue(b.agent ?? 'default', 'agent');
+    const threadId = v.newId();
+    await working.start(threadId, { user, agent });
+    await events.record(threadId, 'thread_started', `user=${user} namespace=${namespace}`);
+    res.status(201).json({ thread_id: threadId });
+  }));
+
+  app.post('/v1/threads/:thread_id/turns', route(async (req, res) => {
+    const turn = parseTurnInput(param(req, 'thread_id'), body(req), config);
+    const waitMs = queryInt(req, 'wait', 0, MAX_WAIT_MS);
+    const accepted = await ingest.accept(turn, req.header('Idempotency-Key'));
+    if (!accepted.created) res.setHeader('Idempotent-Replayed', 'true');
+    if (waitMs > 0) {
+      const result = await waiter.waitFor(accepted.turnId, waitMs);
+      if (result && result.status !== 'queued') {
+        res.status(200).json(result);
+        return;
+      }
+    }
+    res.status(202).location(`/v1/turns/${accepted.turnId}`).json({ turn_id: accepted.turnId, thread_id: accepted.threadId });
+  }));
+
+  app.get('/v1/turns/:turn_id', route(async (req, res) => {
+    const turn = await readTurn(redis, keys, param(req, 'turn_id'));
+    if (!turn) throw new NotFound('turn', param(req, 'turn_id'));
+    res.json(turn);
+  }));
+
+  app.get('/v1/threads/:thread_id', route(async (req, res) => {
+    const threadId = v.threadId(param(req, 'thread_id'));
+    const state = await working.load(threadId);
+    if (!state) throw new NotFound('thread', threadId);
+    res.json(state);
+  }));
+
+  app.put('/v1/threads/:thread_id', route(async (req, res) => {
+    const threadId = v.threadId(param(req, 'thread_id'));
+    const b = body(req);
+    if (b.goal === undefined && b.scratchpad === undefined) throw new ValidationError('body', 'give goal, scratchpad or both');
+    const goal = b.goal === undefined ? undefined : v.optionalText(b.goal, 'goal');
+    const scratchpad = b.scratchpad === undefined ? undefined : v.optionalText(b.scratchpad, 'scratchpad');
+    if (goal !== undefined) {
+      await working.setGoal(threadId, goal);
+      await events.record(threadId, 'goal_set', goal);
+    }
+    if (scratchpad !== undefined) await working.setScratchpad(threadId, scratchpad);
+    res.json(await working.load(threadId));
+  }));
+
+  app.get('/v1/threads/:thread_id/events', (req, res) => {
+    const threadId = v.threadId(param(req, 'thread_id'));
+    streamEvents(redis, keys.events(threadId), threadId, req, res, log);
   });
 
+  app.get('/v1/memories', route(async (req, res) => {
+    const scope = { user: queryString(req, 'user', 'default') as string, namespace: queryString(req, 'namespace', 'default') as string };
+    const limit = queryInt(req, 'limit', 200, 10_000);
+    res.json({ memories: await longTerm.list(scope, Math.max(limit, 1)) });
+  }));
+
+  app.delete('/v1/memories/:memory_id', route(async (req, res) => {
+    const memoryId = v.memoryId(param(req, 'memory_id'));
+    if (!(await longTerm.delete(memoryId))) throw new NotFound('memory', memoryId);
+    res.json({ deleted: true, memory_id: memoryId });
+  }));
+
+  app.post('/v1/recall', route(async (req, res) => {
+    const b = body(req);
+    const text = v.memoryText(b.text, 'text');
+    const scope = { user: v.scopeValue(b.user ?? 'default', 'user'), namespace: v.scopeValue(b.namespace ?? 'default', 'namespace') };
+    const k = v.positiveInt(b.k ?? config.recallK, 'k', 100);
+    const threshold = v.distanceThreshold(b.threshold ?? config.recallThreshold, 'threshold');
+    const t0 = performance.now();
+    const embedding = await embedder.embedOne(text);
+    const t1 = performance.now();
+    const recall = await longTerm.recall({ ...scope, embedding, k, threshold });
+    res.json({ recall, embed_ms: t1 - t0, recall_ms: performance.now() - t1 });
+  }));
+
+  app.get('/v1/deadletter', route(async (req, res) => {
+    const count = queryInt(req, 'count', 100, 1000);
+    const entries = await redis.xrevrange(keys.deadLetterStream, '+', '-', 'COUNT', Math.max(count, 1));
+    res.json({
+      entries: entries.map(([id, flat]) => {
+        const fields: Record<string, string> = {};
+        for (let i = 0; i + 1 < flat.length; i += 2) fields[flat[i] as string] = flat[i + 1] as string;
+        return { id, ...fields };
+      }),
+    });
+  }));
+
+  app.use((req, _res, next) => next(new NotFound('route', `${req.method} ${req.path}`)));
+  app.use(errorHandler(log));
   return app;
+}
+
+class NotFound extends Error {
+  constructor(
+    readonly what: string,
+    readonly id: string,
+  ) {
+    super(`${what} ${id} not found`);
+  }
+}
+
+/** Operational errors become 4xx answers naming the problem; anything else is a logged 500. */
+function errorHandler(log: Logger): ErrorRequestHandler {
+  return (err: unknown, req, res, _next) => {
+    if (err instanceof ValidationError) {
+      res.status(400).json({ error: { field: err.field, message: err.message } });
+    } else if (err instanceof NotFound) {
+      res.status(404).json({ error: { message: err.message } });
+    } else if (err instanceof BacklogFullError) {
+      res.setHeader('Retry-After', String(err.retryAfterSeconds));
+      res.status(429).json({ error: { message: err.message } });
+    } else if (isBodyParserError(err)) {
+      const status = err.type === 'entity.too.large' ? 413 : err.status;
+      const message = err.type === 'entity.parse.failed' ? 'body is not valid JSON' : err.message;
+      res.status(status).json({ error: { field: 'body', message } });
+    } else {
+      log.error('http.error', { method: req.method, path: req.path, error: err });
+      res.status(500).json({ error: { message: 'internal error' } });
+    }
+  };
+}
+
+function isBodyParserError(err: unknown): err is { type: string; status: number; message: string } {
+  const candidate = err as { type?: unknown; status?: unknown } | null;
+  return typeof candidate?.type === 'string' && typeof candidate.status === 'number' && candidate.status < 500;
 }

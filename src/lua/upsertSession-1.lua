@@ -13,12 +13,13 @@
   Output:
     1 when the hash was created, 0 when it existed
 ]]
+-- @include nowTs
+
 local sessionKey = KEYS[1]
 local threadId, user, agent = ARGV[1], ARGV[2], ARGV[3]
 local ttl = tonumber(ARGV[4])
 
-local t = redis.call('TIME')
-local ts = string.format('%d.%06d', t[1], t[2])
+local ts = nowTs()
 
 local created = 0
 if redis.call('EXISTS', sessionKey) == 0 then

@@ -110,28 +110,45 @@ export class LongTermMemory {
    * in which case that one's hit_count is bumped instead.
    */
   async remember(input: RememberInput): Promise<RememberResult> {
-    const scope = checkScope(input);
-    const text = v.memoryText(input.text);
-    const kind = v.kind(input.kind);
-    const vector = v.embedding(input.embedding, EMBEDDING_DIMS);
-    const sourceThread = input.sourceThread === 'seed' ? 'seed' : v.threadId(input.sourceThread, 'source_thread');
     const threshold = v.distanceThreshold(input.dedupThreshold ?? this.options.dedupThreshold, 'dedup_threshold');
-    const id = input.id === undefined ? v.newId() : v.memoryId(input.id, 'id');
-
-    const [nearest] = await this.knn(scopeFilter(scope, kind), 1, vector);
+    const doc = this.newDocument(input);
+    const nearest = await this.nearestSameKind(doc, doc.kind, input.embedding);
     const existingDistance = nearest ? nearest.distance : null;
-    if (nearest && nearest.distance <= threshold && nearest.id !== id) {
+    if (nearest && nearest.distance <= threshold && nearest.id !== doc.id) {
       const bumped = await this.bump(nearest.id);
-      if (bumped) return { id: nearest.id, kind, deduped: true, existingDistance, written: false };
+      if (bumped) return { id: nearest.id, kind: doc.kind, deduped: true, existingDistance, written: false };
     }
+    const ttl = input.ttlSeconds ?? this.ttlFor(doc.kind);
+    const written = (await this.redis.writeMemory(this.keys.memory(doc.id), JSON.stringify(doc), ttl)) === 1;
+    return { id: doc.id, kind: doc.kind, deduped: false, existingDistance, written };
+  }
 
-    const doc: MemoryDocument = {
-      id, user: scope.user, namespace: scope.namespace, kind, source_thread: sourceThread, text,
-      embedding: Array.from(vector), created_ts: Date.now() / 1000, hit_count: 0,
+  /** A validated new document for `input` (a fresh id unless one is given). */
+  newDocument(input: Omit<RememberInput, 'ttlSeconds' | 'dedupThreshold'>): MemoryDocument {
+    const scope = checkScope(input);
+    const sourceThread = input.sourceThread === 'seed' ? 'seed' : v.threadId(input.sourceThread, 'source_thread');
+    return {
+      id: input.id === undefined ? v.newId() : v.memoryId(input.id, 'id'),
+      user: scope.user,
+      namespace: scope.namespace,
+      kind: v.kind(input.kind),
+      source_thread: sourceThread,
+      text: v.memoryText(input.text),
+      embedding: Array.from(v.embedding(input.embedding, EMBEDDING_DIMS)),
+      created_ts: Date.now() / 1000,
+      hit_count: 0,
     };
-    const ttl = input.ttlSeconds ?? (kind === 'episodic' ? this.options.episodicTtlSeconds : 0);
-    const written = (await this.redis.writeMemory(this.keys.memory(id), JSON.stringify(doc), ttl)) === 1;
-    return { id, kind, deduped: false, existingDistance, written };
+  }
+
+  /** The per-kind TTL in seconds; 0 = never expires. */
+  ttlFor(kind: MemoryKind): number {
+    return kind === 'episodic' ? this.options.episodicTtlSeconds : 0;
+  }
+
+  /** The dedup probe: the nearest memory of the same scope and kind, if any. */
+  async nearestSameKind(scope: Scope, kind: MemoryKind, vector: Float32Array): Promise<{ id: string; distance: number } | null> {
+    const [nearest] = await this.knn(scopeFilter(checkScope(scope), v.kind(kind)), 1, v.embedding(vector, EMBEDDING_DIMS));
+    return nearest ? { id: nearest.id, distance: nearest.distance } : null;
   }
 
   /** Nearest memories in scope within `threshold`, nearest first. Never writes. */

@@ -1,12 +1,15 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Redis, Result } from 'ioredis';
 import { ScriptError } from '../errors.js';
 import { LUA_DIR } from '../paths.js';
 
+type Arg = string | number | Buffer;
+
 /**
  * The Lua scripts, each in its own file named `<command>-<numberOfKeys>.lua`, registered once per
  * connection with ioredis `defineCommand` (EVALSHA with the NOSCRIPT fallback handled by ioredis).
+ * A line `-- @include <name>` is replaced by `includes/<name>.lua` when the script is loaded.
  */
 declare module 'ioredis' {
   interface RedisCommander<Context> {
@@ -19,10 +22,14 @@ declare module 'ioredis' {
       ...fieldValues: string[]
     ): Result<number, Context>;
     writeMemory(memoryKey: string, documentJson: string, ttlSeconds: number): Result<number, Context>;
+    acceptTurn(...keysThenArgs: Arg[]): Result<[1, string, number, string] | [0, string] | number, Context>;
+    finishRecall(...keysThenArgs: Arg[]): Result<number, Context>;
+    applyMemory(...keysThenArgs: Arg[]): Result<number, Context>;
+    deadLetter(...keysThenArgs: Arg[]): Result<number, Context>;
   }
 }
 
-export const SCRIPT_NAMES = ['appendTurn', 'upsertSession', 'writeMemory'] as const;
+export const SCRIPT_NAMES = ['appendTurn', 'upsertSession', 'writeMemory', 'acceptTurn', 'finishRecall', 'applyMemory', 'deadLetter'] as const;
 export type ScriptName = (typeof SCRIPT_NAMES)[number];
 
 /** Negative return codes of the scripts, translated to errors in one place. */
@@ -30,14 +37,29 @@ export const SCRIPT_ERRORS: Record<ScriptName, Record<number, string>> = {
   appendTurn: { [-1]: 'recent_turns is not a JSON array; the session was left untouched' },
   upsertSession: {},
   writeMemory: {},
+  acceptTurn: { [-1]: 'recent_turns is not a JSON array; the session was left untouched', [-2]: 'ingest backlog is full' },
+  finishRecall: {},
+  applyMemory: { [-1]: 'the memory to bump no longer exists', [-2]: 'a memory with that id already exists' },
+  deadLetter: {},
 };
 
-const loaded = new WeakSet<Redis>();
+const INCLUDE = /^-- @include (\w+)$/gm;
+
+function scriptFile(name: ScriptName): string {
+  const file = readdirSync(LUA_DIR).find((f) => f.startsWith(`${name}-`) && f.endsWith('.lua'));
+  if (!file) throw new Error(`no Lua file for script ${name} in ${LUA_DIR}`);
+  return file;
+}
 
 export function scriptSource(name: ScriptName): { lua: string; numberOfKeys: number } {
-  const file = `${name}-1.lua`;
-  return { lua: readFileSync(join(LUA_DIR, file), 'utf8'), numberOfKeys: Number(/-(\d+)\.lua$/.exec(file)?.[1]) };
+  const file = scriptFile(name);
+  const lua = readFileSync(join(LUA_DIR, file), 'utf8').replace(INCLUDE, (_, include: string) =>
+    readFileSync(join(LUA_DIR, 'includes', `${include}.lua`), 'utf8'),
+  );
+  return { lua, numberOfKeys: Number(/-(\d+)\.lua$/.exec(file)?.[1]) };
 }
+
+const loaded = new WeakSet<Redis>();
 
 /** Registers every script on `redis` (once per connection object). */
 export function loadScripts(redis: Redis): Redis {

@@ -15,6 +15,7 @@ export function isolatedConfig(overrides: Partial<Config> = {}): Config {
     sessionPrefix: `${tag}:agent:session:`,
     memoryPrefix: `${tag}:agent:mem:`,
     eventsPrefix: `${tag}:agent:events:`,
+    pipelinePrefix: `${tag}:agentmem:`,
     ...overrides,
   };
 }
@@ -39,7 +40,7 @@ export async function openTiers(overrides: Partial<Config> = {}): Promise<TestTi
     config,
     cleanup: async () => {
       await redis.call('FT.DROPINDEX', config.indexName, 'DD').catch(() => undefined);
-      for (const prefix of [config.sessionPrefix, config.memoryPrefix, config.eventsPrefix]) {
+      for (const prefix of [config.sessionPrefix, config.memoryPrefix, config.eventsPrefix, config.pipelinePrefix]) {
         await deleteByPrefix(redis, prefix);
       }
       await redis.quit();

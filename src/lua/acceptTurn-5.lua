@@ -1,0 +1,64 @@
+--[[
+  Accepts one turn into the pipeline, atomically: the turn is appended to the thread's working
+  memory AND queued for the workers AND logged, or none of it happens. Because the append happens
+  here, working memory holds turns in exactly the order the API accepted them, however many
+  workers later process them and in whatever order they finish.
+
+  Input:
+    KEYS[1]  session hash (agent:session:<thread_id>)
+    KEYS[2]  ingest stream (turns waiting for the embed-and-recall workers)
+    KEYS[3]  event stream (agent:events:<thread_id>)
+    KEYS[4]  turn hash (the turn's status and results, read by polling and ?wait)
+    KEYS[5]  idempotency key (only read/written when ARGV[15] is "1")
+    ARGV[1]  thread_id          ARGV[2]  user            ARGV[3]  agent
+    ARGV[4]  role               ARGV[5]  content         ARGV[6]  window size
+    ARGV[7]  session TTL (s)    ARGV[8]  turn_id         ARGV[9]  namespace
+    ARGV[10] remember (episodic|semantic|skip)           ARGV[11] k
+    ARGV[12] recall threshold   ARGV[13] event stream MAXLEN ~
+    ARGV[14] turn hash / idempotency TTL (s)             ARGV[15] "1" when an Idempotency-Key was given
+    ARGV[16] backlog bound: refuse when the ingest stream already holds this many entries
+
+  Output:
+    { 1, turn_id, turn_count, stream_id }  accepted
+    { 0, turn_id }                         a retry with a known Idempotency-Key: the first turn_id
+    -1                                     the session's recent_turns is not a JSON array
+    -2                                     backlog full (nothing written)
+
+  Events: thread_started (when the session is created), turn_accepted.
+]]
+-- @include nowTs
+-- @include pushTurn
+
+local sessionKey, ingestKey, eventsKey, turnKey, idemKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local threadId, user, agent, role, content = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local window, sessionTtl, turnId, namespace = tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8], ARGV[9]
+local remember, k, threshold, eventsMaxLen = ARGV[10], ARGV[11], ARGV[12], ARGV[13]
+local turnTtl, useIdem, maxBacklog = tonumber(ARGV[14]), ARGV[15] == '1', tonumber(ARGV[16])
+
+if useIdem then
+  local known = redis.call('GET', idemKey)
+  if known then return { 0, known } end
+end
+if redis.call('XLEN', ingestKey) >= maxBacklog then return -2 end
+
+local ts = nowTs()
+local count, created = pushTurn(sessionKey, threadId, user, agent, role, content, window, sessionTtl, ts)
+if count < 0 then return count end
+
+local streamId = redis.call('XADD', ingestKey, '*',
+  'turn_id', turnId, 'thread_id', threadId, 'user', user, 'namespace', namespace,
+  'role', role, 'content', content, 'remember', remember, 'k', k, 'threshold', threshold,
+  'accepted_ts', ts)
+
+redis.call('HSET', turnKey, 'turn_id', turnId, 'thread_id', threadId, 'status', 'queued',
+  'remember', remember, 'turn_count', count, 'accepted_ts', ts)
+redis.call('EXPIRE', turnKey, turnTtl)
+if useIdem then redis.call('SET', idemKey, turnId, 'EX', turnTtl) end
+
+if created == 1 then
+  redis.call('XADD', eventsKey, 'MAXLEN', '~', eventsMaxLen, '*',
+    'action', 'thread_started', 'detail', 'user=' .. user .. ' namespace=' .. namespace, 'ts', ts)
+end
+redis.call('XADD', eventsKey, 'MAXLEN', '~', eventsMaxLen, '*',
+  'action', 'turn_accepted', 'detail', cjson.encode({ turn_id = turnId, role = role, turn_count = count }), 'ts', ts)
+return { 1, turnId, count, streamId }

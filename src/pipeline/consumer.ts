@@ -1,0 +1,136 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Redis } from 'ioredis';
+import type { Logger } from '../log.js';
+
+export interface StreamEntry {
+  id: string;
+  fields: Record<string, string>;
+  /** Binary field values (the embedding), read without string decoding. */
+  raw: Record<string, Buffer>;
+}
+
+export interface ConsumerOptions {
+  stream: string;
+  group: string;
+  consumer: string;
+  batchSize: number;
+  /** How long one XREADGROUP blocks; also bounds how late a stop is noticed. */
+  blockMs: number;
+  claimIdleMs: number;
+  maxDeliveries: number;
+  /** Processes a batch. Each entry it completes it acknowledges itself (atomically with its writes); any entry left unacknowledged is retried after claimIdleMs. */
+  handle(entries: StreamEntry[]): Promise<void>;
+  /** Moves an entry delivered maxDeliveries times out of the stream. */
+  deadLetter(entry: StreamEntry | undefined, entryId: string, deliveries: number): Promise<void>;
+  log: Logger;
+}
+
+export function defaultConsumerName(): string {
+  return `${hostname()}-${process.pid}-${randomBytes(2).toString('hex')}`;
+}
+
+/**
+ * One consumer of one consumer group: reads new entries with a blocking XREADGROUP, and on a
+ * timer reclaims entries that other consumers left pending longer than claimIdleMs (they died,
+ * or their handler failed), sending those delivered maxDeliveries times to the dead-letter path.
+ * Delivery is at least once; the handlers make the effects exactly once.
+ */
+export class StreamConsumer {
+  private stopping = false;
+  private loop: Promise<void> | undefined;
+  private lastSweep = 0;
+
+  constructor(
+    private readonly redis: Redis,
+    /** A connection of its own: a blocking read holds it. */
+    private readonly blocking: Redis,
+    private readonly options: ConsumerOptions,
+  ) {}
+
+  async start(): Promise<void> {
+    await ensureGroup(this.redis, this.options.stream, this.options.group);
+    this.loop = this.run();
+  }
+
+  /** Stops reading, lets the batch in hand finish, and returns; unfinished entries stay pending for others. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.blocking.disconnect();
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    const { log } = this.options;
+    while (!this.stopping) {
+      try {
+        if (Date.now() - this.lastSweep >= this.options.claimIdleMs / 2) {
+          this.lastSweep = Date.now();
+          const reclaimed = await this.reclaim();
+          if (reclaimed.length > 0) await this.options.handle(reclaimed);
+        }
+        const entries = await this.readNew();
+        if (entries.length > 0) await this.options.handle(entries);
+      } catch (err) {
+        if (this.stopping) break;
+        log.error('consumer.error', { stream: this.options.stream, group: this.options.group, error: err });
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  }
+
+  private async readNew(): Promise<StreamEntry[]> {
+    const { group, consumer, batchSize, blockMs, stream } = this.options;
+    const reply = (await this.blocking.xreadgroupBuffer(
+      'GROUP', group, consumer, 'COUNT', batchSize, 'BLOCK', blockMs, 'STREAMS', stream, '>',
+    )) as [Buffer, [Buffer, Buffer[]][]][] | null;
+    return reply?.[0]?.[1].map(toEntry) ?? [];
+  }
+
+  /** Pending entries idle past claimIdleMs: dead-lettered when out of deliveries, else claimed for us. */
+  private async reclaim(): Promise<StreamEntry[]> {
+    const { stream, group, consumer, claimIdleMs, maxDeliveries, batchSize, log } = this.options;
+    const pending = (await this.redis.xpending(stream, group, 'IDLE', claimIdleMs, '-', '+', batchSize)) as [string, string, number, number][];
+    const claimable: string[] = [];
+    for (const [id, owner, , deliveries] of pending) {
+      if (deliveries >= maxDeliveries) {
+        const [entry] = await this.readById(id);
+        log.warn('consumer.dead_letter', { stream, group, entry_id: id, deliveries, last_consumer: owner, turn_id: entry?.fields.turn_id });
+        await this.options.deadLetter(entry, id, deliveries);
+      } else {
+        claimable.push(id);
+      }
+    }
+    if (claimable.length === 0) return [];
+    // XCLAIM re-checks the idle time, so of several consumers sweeping at once only one gets each entry.
+    const claimed = (await this.redis.callBuffer('XCLAIM', stream, group, consumer, claimIdleMs, ...claimable)) as [Buffer, Buffer[] | null][];
+    const entries = claimed.filter(([, fields]) => fields !== null).map(toEntry);
+    if (entries.length > 0) log.info('consumer.reclaimed', { stream, group, consumer, count: entries.length, ids: entries.map((e) => e.id) });
+    return entries;
+  }
+
+  private async readById(id: string): Promise<StreamEntry[]> {
+    const entries = (await this.redis.xrangeBuffer(this.options.stream, id, id)) as [Buffer, Buffer[]][];
+    return entries.map(toEntry);
+  }
+}
+
+export async function ensureGroup(redis: Redis, stream: string, group: string): Promise<void> {
+  try {
+    await redis.xgroup('CREATE', stream, group, '0', 'MKSTREAM');
+  } catch (err) {
+    if (!(err instanceof Error && err.message.includes('BUSYGROUP'))) throw err;
+  }
+}
+
+function toEntry([id, flat]: [Buffer, Buffer[] | null]): StreamEntry {
+  const fields: Record<string, string> = {};
+  const raw: Record<string, Buffer> = {};
+  const values = flat ?? [];
+  for (let i = 0; i + 1 < values.length; i += 2) {
+    const name = (values[i] as Buffer).toString();
+    raw[name] = values[i + 1] as Buffer;
+    fields[name] = (values[i + 1] as Buffer).toString();
+  }
+  return { id: id.toString(), fields, raw };
+}

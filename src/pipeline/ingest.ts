@@ -1,0 +1,91 @@
+import { createHash } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { Config } from '../config.js';
+import { BacklogFullError, ValidationError } from '../errors.js';
+import type { Keys } from '../keys.js';
+import { loadScripts, throwIfScriptError } from '../redis/scripts.js';
+import * as v from '../validate.js';
+import type { MemoryKind, TurnRole } from '../validate.js';
+
+export const REMEMBER_MODES = ['episodic', 'semantic', 'skip'] as const;
+export type RememberMode = MemoryKind | 'skip';
+
+export interface TurnInput {
+  threadId: string;
+  role: TurnRole;
+  content: string;
+  user: string;
+  namespace: string;
+  agent: string;
+  remember: RememberMode;
+  k: number;
+  threshold: number;
+}
+
+export interface Accepted {
+  turnId: string;
+  threadId: string;
+  /** False when an Idempotency-Key matched an earlier turn: nothing new was queued. */
+  created: boolean;
+  /** The turn's position in the thread (turn_count right after it); absent on a replay. */
+  turnCount?: number;
+}
+
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+
+/** Validates a turn's fields (defaults as in the reference demos) and names the first bad one. */
+export function parseTurnInput(threadId: string, body: Record<string, unknown>, defaults: Pick<Config, 'recallK' | 'recallThreshold'>): TurnInput {
+  const remember = body.remember ?? 'episodic';
+  if (typeof remember !== 'string' || !(REMEMBER_MODES as readonly string[]).includes(remember)) {
+    throw new ValidationError('remember', `must be one of ${REMEMBER_MODES.join(', ')}`);
+  }
+  return {
+    threadId: v.threadId(threadId),
+    role: v.role(body.role ?? 'user'),
+    content: v.memoryText(body.content, 'content'),
+    user: v.scopeValue(body.user ?? 'default', 'user'),
+    namespace: v.scopeValue(body.namespace ?? 'default', 'namespace'),
+    agent: v.scopeValue(body.agent ?? 'default', 'agent'),
+    remember: remember as RememberMode,
+    k: v.positiveInt(body.k ?? defaults.recallK, 'k', 100),
+    threshold: v.distanceThreshold(body.threshold ?? defaults.recallThreshold, 'threshold'),
+  };
+}
+
+/**
+ * The API's half of the pipeline: one script appends the turn to working memory, queues it for
+ * the workers and logs it — atomically, so acceptance order is working-memory order.
+ */
+export class Ingest {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+    private readonly config: Pick<Config, 'windowSize' | 'sessionTtlSeconds' | 'eventsMaxLen' | 'turnTtlSeconds' | 'maxBacklog'>,
+  ) {
+    loadScripts(redis);
+  }
+
+  async accept(turn: TurnInput, idempotencyKey?: string): Promise<Accepted> {
+    if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
+      throw new ValidationError('Idempotency-Key', 'must be 1-255 printable ASCII characters');
+    }
+    const turnId = v.newId();
+    const keyHash = createHash('sha256').update(idempotencyKey ?? '').digest('hex').slice(0, 32);
+    const reply = await this.redis.acceptTurn(
+      this.keys.session(turn.threadId), this.keys.ingestStream, this.keys.events(turn.threadId), this.keys.turn(turnId),
+      this.keys.idempotency(turn.threadId, keyHash),
+      turn.threadId, turn.user, turn.agent, turn.role, turn.content, this.config.windowSize, this.config.sessionTtlSeconds,
+      turnId, turn.namespace, turn.remember, turn.k, turn.threshold, this.config.eventsMaxLen, this.config.turnTtlSeconds,
+      idempotencyKey === undefined ? '0' : '1', this.config.maxBacklog,
+    );
+    if (reply === -2) throw new BacklogFullError(1);
+    throwIfScriptError('acceptTurn', reply);
+    const [created, id, turnCount] = reply as [number, string, number?];
+    return created === 1 ? { turnId: id, threadId: turn.threadId, created: true, turnCount } : { turnId: id, threadId: turn.threadId, created: false };
+  }
+
+  /** Turns accepted but not yet through embed-and-recall (the bound `maxBacklog` applies to). */
+  async backlog(): Promise<number> {
+    return this.redis.xlen(this.keys.ingestStream);
+  }
+}

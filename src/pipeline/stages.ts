@@ -1,0 +1,186 @@
+import type { Redis } from 'ioredis';
+import type { Config } from '../config.js';
+import type { Embedder } from '../embedder/embedder.js';
+import type { Keys } from '../keys.js';
+import type { Logger } from '../log.js';
+import type { LongTermMemory } from '../memory/long-term.js';
+import { vectorBytes } from '../query.js';
+import { loadScripts, throwIfScriptError } from '../redis/scripts.js';
+import * as v from '../validate.js';
+import type { StreamEntry } from './consumer.js';
+import type { MemoryOutcome } from './turns.js';
+
+export const EMBED_RECALL_GROUP = 'embed-recall';
+export const REMEMBER_GROUP = 'remember';
+
+type StageConfig = Pick<Config, 'eventsMaxLen' | 'turnTtlSeconds' | 'dedupThreshold'>;
+
+export interface StageDeps {
+  redis: Redis;
+  keys: Keys;
+  longTerm: LongTermMemory;
+  config: StageConfig;
+  log: Logger;
+}
+
+/** An ingest entry, checked: workers never trust what they read from a stream. */
+function parseIngest(entry: StreamEntry) {
+  const f = entry.fields;
+  const remember = f.remember === 'skip' ? 'skip' : v.kind(f.remember, 'remember');
+  return {
+    entryId: entry.id,
+    turnId: v.memoryId(f.turn_id, 'turn_id'),
+    threadId: v.threadId(f.thread_id),
+    user: v.scopeValue(f.user, 'user'),
+    namespace: v.scopeValue(f.namespace, 'namespace'),
+    role: v.role(f.role),
+    content: v.memoryText(f.content, 'content'),
+    remember,
+    k: v.positiveInt(Number(f.k), 'k', 100),
+    threshold: v.distanceThreshold(Number(f.threshold), 'threshold'),
+  };
+}
+
+/**
+ * Embed-and-recall: embeds a whole batch in one inference call, recalls each turn (before any
+ * write of its own), records the results and hands each turn with its embedding to the remember
+ * stage — per turn in one script, together with the acknowledgement.
+ */
+export class EmbedRecallStage {
+  constructor(
+    private readonly deps: StageDeps,
+    private readonly embedder: Embedder,
+  ) {
+    loadScripts(deps.redis);
+  }
+
+  async handle(entries: StreamEntry[]): Promise<void> {
+    const { log } = this.deps;
+    const turns: ReturnType<typeof parseIngest>[] = [];
+    for (const entry of entries) {
+      try {
+        turns.push(parseIngest(entry));
+      } catch (err) {
+        // Left pending: after maxDeliveries it reaches the dead-letter stream with this reason.
+        log.warn('embed_recall.bad_entry', { entry_id: entry.id, error: err });
+      }
+    }
+    if (turns.length === 0) return;
+    const started = performance.now();
+    const vectors = await this.embedder.embed(turns.map((t) => t.content));
+    const embedMs = performance.now() - started;
+    log.debug('embed_recall.batch', { size: turns.length, embed_ms: round(embedMs) });
+    await Promise.all(
+      turns.map((turn, i) =>
+        this.finish(turn, vectors[i] as Float32Array, embedMs).catch((err: unknown) =>
+          log.warn('embed_recall.failed', { turn_id: turn.turnId, thread_id: turn.threadId, entry_id: turn.entryId, error: err }),
+        ),
+      ),
+    );
+  }
+
+  private async finish(turn: ReturnType<typeof parseIngest>, vector: Float32Array, embedMs: number): Promise<void> {
+    const { redis, keys, longTerm, config } = this.deps;
+    const started = performance.now();
+    const recall = await longTerm.recall({ user: turn.user, namespace: turn.namespace, embedding: vector, k: turn.k, threshold: turn.threshold });
+    const recallMs = performance.now() - started;
+    const detail = { turn_id: turn.turnId, recall: recall.map((m) => ({ id: m.id, distance: m.distance })) };
+    const reply = await redis.finishRecall(
+      keys.turn(turn.turnId), keys.events(turn.threadId), keys.rememberStream, keys.ingestStream,
+      EMBED_RECALL_GROUP, turn.entryId, JSON.stringify(recall), JSON.stringify(detail), round(embedMs), round(recallMs),
+      turn.remember, vectorBytes(vector), turn.turnId, turn.threadId, turn.user, turn.namespace, turn.role, turn.content,
+      config.eventsMaxLen, keys.turnDoneChannel, config.turnTtlSeconds,
+    );
+    throwIfScriptError('finishRecall', reply);
+  }
+}
+
+/** A remember entry, checked; the embedding arrives as raw float32 bytes from the previous stage. */
+function parseRemember(entry: StreamEntry) {
+  const f = entry.fields;
+  const bytes = entry.raw.embedding;
+  if (!bytes || bytes.length !== 384 * 4) throw new Error('embedding: expected 1536 bytes');
+  const embedding = new Float32Array(384);
+  for (let i = 0; i < 384; i++) embedding[i] = bytes.readFloatLE(i * 4);
+  return {
+    entryId: entry.id,
+    turnId: v.memoryId(f.turn_id, 'turn_id'),
+    threadId: v.threadId(f.thread_id),
+    user: v.scopeValue(f.user, 'user'),
+    namespace: v.scopeValue(f.namespace, 'namespace'),
+    kind: v.kind(f.kind),
+    role: v.role(f.role),
+    content: v.memoryText(f.content, 'content'),
+    embedding,
+  };
+}
+
+/**
+ * Remember: the dedup write. KNN k=1 in the turn's scope and kind; within the threshold the
+ * neighbour's hit_count is bumped, otherwise the document is written with its TTL. Entries of a
+ * batch go one after another, so a batch never stores a fact twice against itself.
+ */
+export class RememberStage {
+  constructor(private readonly deps: StageDeps) {
+    loadScripts(deps.redis);
+  }
+
+  async handle(entries: StreamEntry[]): Promise<void> {
+    for (const entry of entries) {
+      try {
+        await this.apply(parseRemember(entry));
+      } catch (err) {
+        this.deps.log.warn('remember.failed', { entry_id: entry.id, turn_id: entry.fields.turn_id, error: err });
+      }
+    }
+  }
+
+  private async apply(turn: ReturnType<typeof parseRemember>): Promise<void> {
+    const { longTerm, config, log } = this.deps;
+    const started = performance.now();
+    const nearest = await longTerm.nearestSameKind(turn, turn.kind, turn.embedding);
+    const existingDistance = nearest ? nearest.distance : null;
+    if (nearest && nearest.distance <= config.dedupThreshold) {
+      const outcome: MemoryOutcome = { id: nearest.id, deduped: true, existing_distance: existingDistance, kind: turn.kind };
+      const reply = await this.run(turn, 'bump', nearest.id, '', 0, outcome, `deduped onto ${nearest.id}`, started);
+      if (reply !== -1) return throwIfScriptError('applyMemory', reply);
+      log.info('remember.bump_target_gone', { turn_id: turn.turnId, memory_id: nearest.id });
+    }
+    const doc = longTerm.newDocument({ ...turn, text: turn.content, sourceThread: turn.threadId });
+    const outcome: MemoryOutcome = { id: doc.id, deduped: false, existing_distance: existingDistance, kind: turn.kind };
+    const reply = await this.run(turn, 'write', doc.id, JSON.stringify(doc), longTerm.ttlFor(turn.kind), outcome, `wrote ${doc.id} as ${turn.kind}`, started);
+    throwIfScriptError('applyMemory', reply);
+  }
+
+  private run(
+    turn: ReturnType<typeof parseRemember>, mode: 'bump' | 'write', memoryId: string, doc: string, ttl: number,
+    outcome: MemoryOutcome, detail: string, started: number,
+  ): Promise<number> {
+    const { redis, keys, config } = this.deps;
+    return redis.applyMemory(
+      keys.turn(turn.turnId), keys.memory(memoryId), keys.events(turn.threadId), keys.rememberStream,
+      REMEMBER_GROUP, turn.entryId, mode, doc, ttl, JSON.stringify(outcome), round(performance.now() - started), turn.role, detail,
+      config.eventsMaxLen, keys.turnDoneChannel, turn.turnId, config.turnTtlSeconds,
+    );
+  }
+}
+
+/** Moves an entry out of `stream` into the dead-letter stream, failing its turn if it names one. */
+export async function deadLetter(
+  deps: Pick<StageDeps, 'redis' | 'keys' | 'config'>, stream: string, group: string, stage: string,
+  entry: StreamEntry | undefined, entryId: string, deliveries: number,
+): Promise<void> {
+  const { redis, keys, config } = deps;
+  const turnId = entry?.fields.turn_id && v.GENERATED_ID.test(entry.fields.turn_id) ? entry.fields.turn_id : '';
+  const threadId = entry?.fields.thread_id && v.CLIENT_THREAD_ID.test(entry.fields.thread_id) ? entry.fields.thread_id : '';
+  const usable = turnId !== '' && threadId !== '';
+  await redis.deadLetter(
+    stream, keys.deadLetterStream, usable ? keys.turn(turnId) : keys.deadLetterStream, usable ? keys.events(threadId) : keys.deadLetterStream,
+    group, entryId, stage, `not processed after ${deliveries} deliveries`, deliveries, usable ? turnId : '',
+    config.eventsMaxLen, keys.turnDoneChannel, 10_000,
+  );
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 100) / 100;
+}

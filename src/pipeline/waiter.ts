@@ -1,0 +1,52 @@
+import type { Redis } from 'ioredis';
+import type { Keys } from '../keys.js';
+import { readTurn, type TurnResult } from './turns.js';
+
+/**
+ * Lets HTTP requests wait for their turn to finish without polling: one Pub/Sub connection per
+ * process hears every finished turn id and wakes whoever waits for it. Pub/Sub may drop a
+ * message (a reconnect); the turn hash is read again at the deadline, so a lost wake-up costs
+ * latency, never a wrong answer.
+ */
+export class TurnWaiter {
+  private readonly waiting = new Map<string, Set<() => void>>();
+  private readonly subscriber: Redis;
+  private ready: Promise<unknown> | undefined;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+  ) {
+    this.subscriber = redis.duplicate();
+    this.subscriber.on('error', () => undefined);
+    this.subscriber.on('message', (_channel: string, turnId: string) => {
+      for (const wake of this.waiting.get(turnId) ?? []) wake();
+    });
+  }
+
+  /** The turn once it is done or failed, or its state at the deadline. */
+  async waitFor(turnId: string, timeoutMs: number): Promise<TurnResult | null> {
+    this.ready ??= this.subscriber.subscribe(this.keys.turnDoneChannel);
+    await this.ready;
+    let wake!: () => void;
+    const woken = new Promise<void>((resolve) => (wake = resolve));
+    const set = this.waiting.get(turnId) ?? new Set();
+    set.add(wake);
+    this.waiting.set(turnId, set);
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const now = await readTurn(this.redis, this.keys, turnId);
+      if (!now || now.status !== 'queued') return now;
+      await Promise.race([woken, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+      return await readTurn(this.redis, this.keys, turnId);
+    } finally {
+      clearTimeout(timer);
+      set.delete(wake);
+      if (set.size === 0) this.waiting.delete(turnId);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.subscriber.quit().catch(() => undefined);
+  }
+}

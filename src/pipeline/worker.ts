@@ -1,0 +1,44 @@
+import type { Config } from '../config.js';
+import { StreamConsumer, type StreamEntry } from './consumer.js';
+import { deadLetter, type StageDeps } from './stages.js';
+
+export interface RunningWorker {
+  name: string;
+  consumer: string;
+  /** Stops reading, finishes the batch in hand, closes its blocking connection. Safe to call twice. */
+  stop(): Promise<void>;
+}
+
+const BLOCK_MS = 2000;
+
+/** Runs one stage as a consumer of its stream and group, with reclaiming and dead-lettering. */
+export async function startStageWorker(
+  name: string,
+  deps: StageDeps & { config: StageDeps['config'] & Pick<Config, 'batchSize' | 'claimIdleMs' | 'maxDeliveries'> },
+  stream: string,
+  group: string,
+  consumerName: string,
+  handle: (entries: StreamEntry[]) => Promise<void>,
+): Promise<RunningWorker> {
+  const blocking = deps.redis.duplicate();
+  blocking.on('error', () => undefined);
+  const log = deps.log.child({ worker: name, consumer: consumerName });
+  const consumer = new StreamConsumer(deps.redis, blocking, {
+    stream, group, consumer: consumerName, log,
+    batchSize: deps.config.batchSize, blockMs: BLOCK_MS, claimIdleMs: deps.config.claimIdleMs, maxDeliveries: deps.config.maxDeliveries,
+    handle,
+    deadLetter: (entry, entryId, deliveries) => deadLetter(deps, stream, group, name, entry, entryId, deliveries),
+  });
+  await consumer.start();
+  log.info('worker.started', { stream, group });
+  let stopping: Promise<void> | undefined;
+  return {
+    name,
+    consumer: consumerName,
+    stop: () =>
+      (stopping ??= (async () => {
+        await consumer.stop();
+        log.info('worker.stopped', { stream, group });
+      })()),
+  };
+}

@@ -1,0 +1,11 @@
+import type { Config } from '../src/config.js';
+import { REMEMBER_GROUP, RememberStage, type StageDeps } from '../src/pipeline/stages.js';
+import { startStageWorker, type RunningWorker } from '../src/pipeline/worker.js';
+
+export const REMEMBER_WORKER = 'remember';
+
+/** Reads embedded turns and performs the dedup write, exactly once per turn. */
+export function startRememberWorker(deps: StageDeps & { config: Config }, consumerName: string): Promise<RunningWorker> {
+  const stage = new RememberStage(deps);
+  return startStageWorker(REMEMBER_WORKER, deps, deps.keys.rememberStream, REMEMBER_GROUP, consumerName, (entries) => stage.handle(entries));
+}
