@@ -24,7 +24,7 @@ export function streamEvents(redis: Redis, streamKey: string, threadId: string, 
   });
   res.write(': connected\n\n');
 
-  const reader = redis.duplicate();
+  const reader = redis.duplicate({ connectionName: `agentmem-sse-${threadId}` });
   reader.on('error', () => undefined);
   let open = true;
   req.on('close', () => {

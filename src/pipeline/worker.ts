@@ -25,7 +25,9 @@ export async function startStageWorker(
   const log = deps.log.child({ worker: name, consumer: consumerName });
   const consumer = new StreamConsumer(deps.redis, blocking, {
     stream, group, consumer: consumerName, log,
-    batchSize: deps.config.batchSize, blockMs: BLOCK_MS, claimIdleMs: deps.config.claimIdleMs, maxDeliveries: deps.config.maxDeliveries,
+    batchSize: deps.config.batchSize,
+    // Sweeps for stale entries happen between reads, so a read must not block past half the idle time.
+    blockMs: Math.min(BLOCK_MS, Math.ceil(deps.config.claimIdleMs / 2)), claimIdleMs: deps.config.claimIdleMs, maxDeliveries: deps.config.maxDeliveries,
     handle,
     deadLetter: (entry, entryId, deliveries) => deadLetter(deps, stream, group, name, entry, entryId, deliveries),
   });

@@ -1,0 +1,94 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { EMBED_RECALL_GROUP, REMEMBER_GROUP } from '../src/pipeline/stages.js';
+import { Ingest } from '../src/pipeline/ingest.js';
+import { readTurn, type TurnResult } from '../src/pipeline/turns.js';
+import { PACKAGE_ROOT } from '../src/paths.js';
+import { openTiers, type TestTiers } from './support/redis.js';
+
+const TURNS = 500;
+let t: TestTiers;
+const children: ChildProcess[] = [];
+
+beforeAll(async () => {
+  t = await openTiers({ claimIdleMs: 1000, batchSize: 16 });
+});
+afterAll(async () => {
+  for (const child of children) child.kill('SIGKILL');
+  await t.cleanup();
+});
+
+/** `agentmem worker <name>` as its own process, on this test's keys. */
+function startWorker(name: 'embed-recall' | 'remember'): ChildProcess {
+  const c = t.config;
+  const child = spawn(process.execPath, [join(PACKAGE_ROOT, 'dist/src/cli/main.js'), 'worker', name], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: {
+      ...process.env,
+      REDIS_URL: inject('redisUrl'), AGENTMEM_MODEL_DIR: inject('modelDir'), AGENTMEM_LOG_LEVEL: 'warn',
+      AGENTMEM_INDEX_NAME: c.indexName, AGENTMEM_SESSION_PREFIX: c.sessionPrefix, AGENTMEM_MEMORY_PREFIX: c.memoryPrefix,
+      AGENTMEM_EVENTS_PREFIX: c.eventsPrefix, AGENTMEM_PIPELINE_PREFIX: c.pipelinePrefix,
+      AGENTMEM_CLAIM_IDLE_MS: String(c.claimIdleMs), AGENTMEM_BATCH_SIZE: String(c.batchSize),
+    },
+  });
+  children.push(child);
+  return child;
+}
+
+async function turnsDone(ids: string[]): Promise<TurnResult[]> {
+  return (await Promise.all(ids.map((id) => readTurn(t.redis, t.keys, id)))).filter((r): r is TurnResult => r?.status === 'done');
+}
+
+async function until(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('a killed worker', () => {
+  it('loses nothing: after SIGKILL mid-run and a fresh worker, every turn is done once and nothing stays pending', async () => {
+    const ingest = new Ingest(t.redis, t.keys, t.config);
+    const topics = ['deploys', 'invoices', 'the warehouse', 'hiring', 'the roadmap', 'on-call', 'customer churn', 'latency'];
+    const ids: string[] = [];
+    for (let i = 0; i < TURNS; i++) {
+      const accepted = await ingest.accept({
+        threadId: 'crash-1', role: 'user', content: `Note ${i % 60}: the user is worried about ${topics[i % topics.length]} this week.`,
+        user: 'crash', namespace: 'default', agent: 'default', remember: i % 3 === 0 ? 'semantic' : 'episodic', k: 5, threshold: 0.55,
+      });
+      ids.push(accepted.turnId);
+    }
+
+    const first = [startWorker('embed-recall'), startWorker('remember')];
+    await until(async () => (await turnsDone(ids)).length >= 120, 60_000);
+    for (const child of first) child.kill('SIGKILL');
+    const doneAtKill = (await turnsDone(ids)).length;
+    expect(doneAtKill).toBeLessThan(TURNS);
+
+    startWorker('embed-recall');
+    startWorker('remember');
+    await until(async () => (await turnsDone(ids)).length === TURNS, 90_000);
+
+    const turns = await turnsDone(ids);
+    const state = await t.working.load('crash-1');
+    expect(state?.turn_count).toBe(TURNS);
+    expect(await t.redis.xlen(t.keys.ingestStream)).toBe(0);
+    expect(await t.redis.xlen(t.keys.rememberStream)).toBe(0);
+    expect(((await t.redis.xpending(t.keys.ingestStream, EMBED_RECALL_GROUP)) as [number])[0]).toBe(0);
+    expect(((await t.redis.xpending(t.keys.rememberStream, REMEMBER_GROUP)) as [number])[0]).toBe(0);
+
+    // Exactly once: each written outcome is one document, and the bumps add up to the dedup outcomes.
+    const written = turns.filter((r) => r.memory && !r.memory.deduped).map((r) => r.memory?.id);
+    const memories = await t.longTerm.list({ user: 'crash', namespace: 'default' }, 10_000);
+    expect(new Set(written).size).toBe(written.length);
+    expect(memories.map((m) => m.id).sort()).toEqual([...written].sort());
+    const bumps = turns.filter((r) => r.memory?.deduped).length;
+    expect(memories.reduce((sum, m) => sum + m.hit_count, 0)).toBe(bumps);
+    expect(bumps).toBeGreaterThan(0);
+
+    const accepted = await t.events.recent('crash-1', 10_000);
+    expect(accepted.filter((e) => e.action === 'turn_appended:user')).toHaveLength(TURNS);
+  }, 180_000);
+});
