@@ -17,10 +17,10 @@ describe('agentmem CLI', () => {
   it('lists its commands', async () => {
     const { code, stdout } = await run(['--help']);
     expect(code).toBe(0);
-    for (const command of ['serve', 'redis', 'embed', 'provision']) expect(stdout).toContain(command);
+    for (const command of ['serve', 'worker', 'redis', 'embed', 'provision']) expect(stdout).toContain(command);
   });
 
-  it.each(['serve', 'redis', 'embed', 'provision'])('%s --help documents its options', async (command) => {
+  it.each(['serve', 'worker', 'redis', 'embed', 'provision'])('%s --help documents its options', async (command) => {
     const { code, stdout } = await run([command, '--help']);
     expect(code).toBe(0);
     expect(stdout).toMatch(new RegExp(`^Usage: agentmem ${command}`));
@@ -56,5 +56,11 @@ describe('config', () => {
     expect(() => loadConfig({ AGENTMEM_RECALL_THRESHOLD: 'high' })).toThrow(ValidationError);
     expect(() => loadConfig({ AGENTMEM_RECALL_THRESHOLD: 'high' })).toThrow(/AGENTMEM_RECALL_THRESHOLD/);
     expect(() => loadConfig({}, { 'window-size': '0' })).toThrow(/--window-size/);
+  });
+});
+
+describe('agentmem worker', () => {
+  it('refuses an unknown worker name', async () => {
+    expect(await run(['worker', 'juggler'])).toMatchObject({ code: 2, stderr: expect.stringContaining('embed-recall, remember') });
   });
 });
