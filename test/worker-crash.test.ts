@@ -92,3 +92,18 @@ describe('a killed worker', () => {
     expect(accepted.filter((e) => e.action === 'turn_appended:user')).toHaveLength(TURNS);
   }, 180_000);
 });
+
+describe('a worker asked to stop', () => {
+  it('exits 0 promptly on SIGTERM, leaving nothing pending', async () => {
+    const child = startWorker('remember');
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    const consumers = async () => ((await t.redis.xinfo('CONSUMERS', t.keys.rememberStream, REMEMBER_GROUP).catch(() => [])) as unknown[]).length;
+    const before = await consumers();
+    await until(async () => (await consumers()) > before, 30_000);
+    const started = Date.now();
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(((await t.redis.xpending(t.keys.rememberStream, REMEMBER_GROUP)) as [number])[0]).toBe(0);
+  }, 60_000);
+});
