@@ -40,6 +40,16 @@ describe('Server-Sent Events', () => {
     expect(second.events.map((e) => e.action)).toEqual(['turn_accepted', 'recall_ready', 'turn_appended:user']);
   });
 
+  it('shows a client that connects to an existing thread, then posts, every event of that turn', async () => {
+    await s.post('/v1/threads/sse-3/turns?wait=10000', { content: 'An earlier turn.' });
+    const client = await openSse(`${s.service.url}/v1/threads/sse-3/events`);
+    const turn = (await (await s.post('/v1/threads/sse-3/turns', { content: 'A turn after connecting.' })).json()) as { turn_id: string };
+    await client.until((events) => events.some((e) => e.action === 'turn_appended:user'));
+    client.close();
+    expect(client.events.map((e) => e.action)).toEqual(['turn_accepted', 'recall_ready', 'turn_appended:user']);
+    expect(client.events[0]?.detail).toContain(turn.turn_id);
+  });
+
   it('costs nothing once the client is gone: its Redis connection closes', async () => {
     const readers = async () => ((await s.redis.client('LIST')) as string).split('\n').filter((l) => l.includes('name=agentmem-sse-sse-2 ')).length;
     const clients = await Promise.all(Array.from({ length: 5 }, () => openSse(`${s.service.url}/v1/threads/sse-2/events`)));

@@ -1,7 +1,7 @@
 import express, { type ErrorRequestHandler, type Express, type NextFunction, type Request, type Response } from 'express';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config.js';
-import type { Embedder } from '../embedder/embedder.js';
+import type { TextEmbedder } from '../embedder/threaded.js';
 import { BacklogFullError, ValidationError } from '../errors.js';
 import type { Keys } from '../keys.js';
 import type { Logger } from '../log.js';
@@ -21,7 +21,7 @@ export interface ApiDeps {
   working: WorkingMemory;
   longTerm: LongTermMemory;
   events: EventLog;
-  embedder: Embedder;
+  embedder: TextEmbedder;
   ingest: Ingest;
   waiter: TurnWaiter;
   config: Config;
@@ -139,10 +139,10 @@ export function createApp(deps: ApiDeps): Express {
     res.json(await working.load(threadId));
   }));
 
-  app.get('/v1/threads/:thread_id/events', (req, res) => {
+  app.get('/v1/threads/:thread_id/events', route(async (req, res) => {
     const threadId = v.threadId(param(req, 'thread_id'));
-    streamEvents(redis, keys.events(threadId), threadId, req, res, log);
-  });
+    await streamEvents(redis, keys.events(threadId), threadId, req, res, log);
+  }));
 
   app.get('/v1/memories', route(async (req, res) => {
     const scope = { user: queryString(req, 'user', 'default') as string, namespace: queryString(req, 'namespace', 'default') as string };

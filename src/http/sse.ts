@@ -13,9 +13,10 @@ const STREAM_ID = /^\d+-\d+$/;
  * (`?since=0` replays the whole capped log). Each client holds one blocking Redis connection,
  * closed the moment the client goes away.
  */
-export function streamEvents(redis: Redis, streamKey: string, threadId: string, req: Request, res: Response, log: Logger): void {
+export async function streamEvents(redis: Redis, streamKey: string, threadId: string, req: Request, res: Response, log: Logger): Promise<void> {
   const requested = req.header('Last-Event-ID') ?? (typeof req.query.since === 'string' ? req.query.since : undefined);
-  let cursor = requested === '0' ? '0-0' : requested && STREAM_ID.test(requested) ? requested : '$';
+  // Fixed before the client hears anything: a client that posts once connected must see that turn's events.
+  let cursor = requested === '0' ? '0-0' : requested && STREAM_ID.test(requested) ? requested : await latestId(redis, streamKey);
   res.writeHead(200, {
     'Content-Type': 'text/event-stream; charset=utf-8',
     'Cache-Control': 'no-cache, no-transform',
@@ -35,7 +36,6 @@ export function streamEvents(redis: Redis, streamKey: string, threadId: string, 
   void (async () => {
     while (open) {
       try {
-        if (cursor === '$') cursor = await latestId(reader, streamKey);
         const reply = (await reader.xread('COUNT', 100, 'BLOCK', BLOCK_MS, 'STREAMS', streamKey, cursor)) as [string, [string, string[]][]][] | null;
         if (!open) break;
         if (!reply) {
@@ -56,7 +56,7 @@ export function streamEvents(redis: Redis, streamKey: string, threadId: string, 
   })();
 }
 
-/** The id new events will follow: `$` cannot be used as a cursor across several XREAD calls. */
+/** The id new events will follow (`$` cannot serve as a cursor across several XREAD calls). */
 async function latestId(redis: Redis, streamKey: string): Promise<string> {
   const [last] = await redis.xrevrange(streamKey, '+', '-', 'COUNT', 1);
   return last?.[0] ?? '0-0';
