@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { modelDirOf, type Config } from './config.js';
 import { Embedder } from './embedder/embedder.js';
+import { ThreadedEmbedder, type TextEmbedder } from './embedder/threaded.js';
 import { createKeys, type Keys } from './keys.js';
 import type { Logger } from './log.js';
 import { EventLog } from './memory/events.js';
@@ -30,12 +31,23 @@ export function createTiers(redis: Redis, config: Config): MemoryTiers {
   };
 }
 
+/** The model, provisioned if needed, loaded on this thread (for one-off commands and benchmarks). */
 export async function loadEmbedder(config: Config, log: Logger): Promise<Embedder> {
   const modelDir = modelDirOf(config);
   await ensureModel(modelDir, log);
   const started = Date.now();
-  const embedder = await Embedder.load(modelDir);
-  log.info('embedder.loaded', { model: embedder.modelId, model_dir: modelDir, ms: Date.now() - started });
+  const embedder = await Embedder.load(modelDir, config.embedThreads);
+  log.info('embedder.loaded', { model: embedder.modelId, model_dir: modelDir, ms: Date.now() - started, thread: 'main' });
+  return embedder;
+}
+
+/** The model on its own thread (for services: inference must not stall the event loop). */
+export async function loadThreadedEmbedder(config: Config, log: Logger): Promise<ThreadedEmbedder> {
+  const modelDir = modelDirOf(config);
+  await ensureModel(modelDir, log);
+  const started = Date.now();
+  const embedder = await ThreadedEmbedder.load(modelDir, config.embedThreads);
+  log.info('embedder.loaded', { model: embedder.modelId, model_dir: modelDir, ms: Date.now() - started, thread: 'worker' });
   return embedder;
 }
 
@@ -45,21 +57,24 @@ export interface AgentMem extends MemoryTiers {
 }
 
 /** Everything a process needs: Redis (resolved or provisioned), the index, the embedder. */
-export async function openAgentMem(config: Config, log: Logger): Promise<AgentMem & { embedder: Embedder }>;
+export async function openAgentMem(config: Config, log: Logger): Promise<AgentMem & { embedder: TextEmbedder }>;
 export async function openAgentMem(config: Config, log: Logger, options: { embedder: false }): Promise<AgentMem>;
-export async function openAgentMem(config: Config, log: Logger, options = { embedder: true }): Promise<AgentMem & { embedder?: Embedder }> {
+export async function openAgentMem(config: Config, log: Logger, options = { embedder: true }): Promise<AgentMem & { embedder?: TextEmbedder }> {
   const server = await resolveRedis(config, log);
   const redis = connectRedis(server.url);
   redis.on('error', (err: Error) => log.warn('redis.error', { error: err }));
   const tiers = createTiers(redis, config);
   let closing: Promise<void> | undefined;
+  let embedder: ThreadedEmbedder | undefined;
   const close = (): Promise<void> =>
     (closing ??= (async () => {
+      await embedder?.close();
       await redis.quit().catch(() => undefined);
       await server.stop();
     })());
   try {
-    const [created, embedder] = await Promise.all([tiers.longTerm.ensureIndex(), options.embedder ? loadEmbedder(config, log) : undefined]);
+    let created: boolean;
+    [created, embedder] = await Promise.all([tiers.longTerm.ensureIndex(), options.embedder ? loadThreadedEmbedder(config, log) : undefined]);
     log.info('index.ready', { index: config.indexName, created });
     return { ...tiers, server, close, ...(embedder ? { embedder } : {}) };
   } catch (err) {

@@ -33,6 +33,7 @@ export interface Config {
   turnTtlSeconds: number;
   maxBodyBytes: number;
   consumerName: string | undefined;
+  embedThreads: number;
 }
 
 type Parse<T> = (raw: string, name: string) => T;
@@ -137,6 +138,8 @@ export const SETTINGS = [
     help: 'largest accepted HTTP request body' }),
   setting({ key: 'consumerName', env: 'AGENTMEM_CONSUMER_NAME', flag: 'consumer-name', defaultValue: undefined, parse: optionalText,
     help: 'consumer name in the stream groups; unset = <host>-<pid>-<random>' }),
+  setting({ key: 'embedThreads', env: 'AGENTMEM_EMBED_THREADS', flag: 'embed-threads', defaultValue: 0, parse: integer(0, 256),
+    help: "ONNX Runtime threads per embedder; 0 = its default (one per physical core)" }),
 ] as const satisfies readonly Setting[];
 
 export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze(

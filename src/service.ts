@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import type { AgentMem } from './agentmem.js';
 import type { Config } from './config.js';
-import type { Embedder } from './embedder/embedder.js';
+import type { TextEmbedder } from './embedder/threaded.js';
 import { createApp } from './http/app.js';
 import type { Logger } from './log.js';
 import { defaultConsumerName } from './pipeline/consumer.js';
@@ -22,7 +22,7 @@ const SHUTDOWN_GRACE_MS = 2000;
 
 /** The API and, unless `workers` is false, both pipeline workers in this one process. */
 export async function startService(
-  mem: AgentMem & { embedder: Embedder },
+  mem: AgentMem & { embedder: TextEmbedder },
   config: Config,
   log: Logger,
   options: { workers?: boolean } = {},

@@ -7,6 +7,7 @@ import { inject } from 'vitest';
 import { MAX_TOKENS, type Embedder } from '../src/embedder/embedder.js';
 import { PACKAGE_ROOT } from '../src/paths.js';
 import { testEmbedder } from './support/embedder.js';
+import { ThreadedEmbedder } from '../src/embedder/threaded.js';
 
 /**
  * Reference vectors made without ONNX: the original PyTorch weights (model.safetensors from the
@@ -80,5 +81,22 @@ describe('embedder', () => {
       expect(lines[i]).toHaveLength(384);
       expect(maxAbsDiff(lines[i] as number[], fixture.sentences.find((s) => s.text === text)?.embedding ?? [])).toBeLessThan(TOLERANCE);
     }
+  });
+});
+
+describe('embedder on a worker thread', () => {
+  it('gives the same vectors as on the main thread, keeps concurrent calls apart, and refuses work once closed', async () => {
+    const threaded = await ThreadedEmbedder.load(inject('modelDir'));
+    try {
+      const texts = fixture.sentences.map((s) => s.text);
+      const results = await Promise.all(texts.map((t) => threaded.embedOne(t)));
+      for (const [i, sentence] of fixture.sentences.entries()) {
+        expect(maxAbsDiff(results[i] as Float32Array, sentence.embedding)).toBeLessThan(TOLERANCE);
+      }
+      expect(await threaded.embed([])).toEqual([]);
+    } finally {
+      await threaded.close();
+    }
+    await expect(threaded.embedOne('after close')).rejects.toThrow(/closed/);
   });
 });

@@ -1,4 +1,4 @@
-import type { Embedder } from '../src/embedder/embedder.js';
+import type { TextEmbedder } from '../src/embedder/threaded.js';
 import { EMBED_RECALL_GROUP, EmbedRecallStage, type StageDeps } from '../src/pipeline/stages.js';
 import { startStageWorker, type RunningWorker } from '../src/pipeline/worker.js';
 import type { Config } from '../src/config.js';
@@ -6,7 +6,11 @@ import type { Config } from '../src/config.js';
 export const EMBED_RECALL_WORKER = 'embed-recall';
 
 /** Reads accepted turns, embeds them in batches, recalls, hands them to the remember stage. */
-export function startEmbedRecallWorker(deps: StageDeps & { config: Config }, embedder: Embedder, consumerName: string): Promise<RunningWorker> {
+export function startEmbedRecallWorker(deps: StageDeps & { config: Config }, embedder: TextEmbedder, consumerName: string): Promise<RunningWorker> {
   const stage = new EmbedRecallStage(deps, embedder);
-  return startStageWorker(EMBED_RECALL_WORKER, deps, deps.keys.ingestStream, EMBED_RECALL_GROUP, consumerName, (entries) => stage.handle(entries));
+  return startStageWorker(
+    EMBED_RECALL_WORKER, deps, deps.keys.ingestStream, EMBED_RECALL_GROUP, consumerName,
+    (entries) => stage.handle(entries),
+    () => stage.drain(),
+  );
 }

@@ -1,6 +1,6 @@
 import { openAgentMem, type AgentMem } from '../agentmem.js';
 import type { Config } from '../config.js';
-import type { Embedder } from '../embedder/embedder.js';
+import type { TextEmbedder } from '../embedder/threaded.js';
 import { createLogger, type Logger } from '../log.js';
 import { DEFAULT_SCOPE, seedMemories } from '../memory/seed.js';
 import { startService } from '../service.js';
@@ -22,7 +22,7 @@ export const serveCommand: Command = {
   },
 };
 
-async function serve(mem: AgentMem & { embedder: Embedder }, config: Config, log: Logger): Promise<number> {
+async function serve(mem: AgentMem & { embedder: TextEmbedder }, config: Config, log: Logger): Promise<number> {
   if (!config.noReset) {
     const cleared = await mem.longTerm.clearScope(DEFAULT_SCOPE);
     const seeded = await seedMemories(mem.longTerm, mem.embedder);

@@ -1,6 +1,7 @@
 import { AutoModel, AutoTokenizer, env, type PreTrainedModel, type PreTrainedTokenizer, type Tensor } from '@huggingface/transformers';
 import { EMBEDDING_DIMS } from '../memory/long-term.js';
 import { LOCAL_MODEL_NAME } from '../provision/model.js';
+import type { TextEmbedder } from './threaded.js';
 
 export const MODEL_ID = 'sentence-transformers/all-MiniLM-L6-v2';
 /** sentence-transformers' max_seq_length for this model. */
@@ -14,7 +15,7 @@ export const MAX_BATCH = 64;
  * Many texts go through one inference call; padding is masked out of the pooling, so a text's
  * vector does not depend on the batch it travelled in.
  */
-export class Embedder {
+export class Embedder implements TextEmbedder {
   readonly modelId = MODEL_ID;
   readonly dims = EMBEDDING_DIMS;
 
@@ -23,13 +24,25 @@ export class Embedder {
     private readonly model: PreTrainedModel,
   ) {}
 
-  /** Loads from `<modelDir>/all-MiniLM-L6-v2/`; never from the network. */
-  static async load(modelDir: string): Promise<Embedder> {
+  /**
+   * Loads from `<modelDir>/all-MiniLM-L6-v2/`; never from the network. `threads`: ONNX Runtime's
+   * intra-op threads, 0 = its default (one per physical core).
+   */
+  static async load(modelDir: string, threads = 0): Promise<Embedder> {
     env.allowRemoteModels = false;
     env.allowLocalModels = true;
     env.localModelPath = modelDir.endsWith('/') ? modelDir : modelDir + '/';
     const tokenizer = await AutoTokenizer.from_pretrained(LOCAL_MODEL_NAME);
-    const model = await AutoModel.from_pretrained(LOCAL_MODEL_NAME, { dtype: 'fp32', device: 'cpu' });
+    const model = await AutoModel.from_pretrained(LOCAL_MODEL_NAME, {
+      dtype: 'fp32',
+      device: 'cpu',
+      // ONNX Runtime's threads busy-wait between runs by default; on a small machine that burns
+      // the cores Redis and the event loop need, and the pipeline's latency suffers for it.
+      session_options: {
+        ...(threads > 0 ? { intraOpNumThreads: threads } : {}),
+        extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
+      },
+    });
     return new Embedder(tokenizer, model);
   }
 

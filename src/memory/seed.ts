@@ -1,4 +1,4 @@
-import type { Embedder } from '../embedder/embedder.js';
+import type { TextEmbedder } from '../embedder/threaded.js';
 import type { Scope } from '../query.js';
 import type { MemoryKind } from '../validate.js';
 import type { LongTermMemory, RememberResult } from './long-term.js';
@@ -18,7 +18,7 @@ export const SEED_MEMORIES: readonly { kind: MemoryKind; text: string }[] = [
 export const DEFAULT_SCOPE: Readonly<Scope> = Object.freeze({ user: 'default', namespace: 'default' });
 
 /** Embeds the seeds as one batch and writes each through the normal dedup write. */
-export async function seedMemories(longTerm: LongTermMemory, embedder: Embedder, scope: Scope = DEFAULT_SCOPE): Promise<RememberResult[]> {
+export async function seedMemories(longTerm: LongTermMemory, embedder: TextEmbedder, scope: Scope = DEFAULT_SCOPE): Promise<RememberResult[]> {
   const vectors = await embedder.embed(SEED_MEMORIES.map((m) => m.text));
   const results: RememberResult[] = [];
   for (const [i, seed] of SEED_MEMORIES.entries()) {

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Config } from '../config.js';
-import type { Embedder } from '../embedder/embedder.js';
+import type { TextEmbedder } from '../embedder/threaded.js';
 import type { Keys } from '../keys.js';
 import type { Logger } from '../log.js';
 import type { LongTermMemory } from '../memory/long-term.js';
@@ -45,11 +45,19 @@ function parseIngest(entry: StreamEntry) {
  * Embed-and-recall: embeds a whole batch in one inference call, recalls each turn (before any
  * write of its own), records the results and hands each turn with its embedding to the remember
  * stage — per turn in one script, together with the acknowledgement.
+ *
+ * `handle` returns once the batch is embedded; its recalls and writes finish while the next
+ * batches are read and embedded, so the embedder (the bottleneck) does not wait for Redis. At most
+ * MAX_FINISHING batches are finishing at a time; `drain` waits for all of them.
  */
+const MAX_FINISHING = 2;
+
 export class EmbedRecallStage {
+  private readonly finishing = new Set<Promise<unknown>>();
+
   constructor(
     private readonly deps: StageDeps,
-    private readonly embedder: Embedder,
+    private readonly embedder: TextEmbedder,
   ) {
     loadScripts(deps.redis);
   }
@@ -70,13 +78,20 @@ export class EmbedRecallStage {
     const vectors = await this.embedder.embed(turns.map((t) => t.content));
     const embedMs = performance.now() - started;
     log.debug('embed_recall.batch', { size: turns.length, embed_ms: round(embedMs) });
-    await Promise.all(
+    while (this.finishing.size >= MAX_FINISHING) await Promise.race(this.finishing);
+    const batch: Promise<unknown> = Promise.all(
       turns.map((turn, i) =>
         this.finish(turn, vectors[i] as Float32Array, embedMs).catch((err: unknown) =>
           log.warn('embed_recall.failed', { turn_id: turn.turnId, thread_id: turn.threadId, entry_id: turn.entryId, error: err }),
         ),
       ),
-    );
+    ).finally(() => this.finishing.delete(batch));
+    this.finishing.add(batch);
+  }
+
+  /** Waits until every batch's recalls and writes are done. */
+  async drain(): Promise<void> {
+    await Promise.all(this.finishing);
   }
 
   private async finish(turn: ReturnType<typeof parseIngest>, vector: Float32Array, embedMs: number): Promise<void> {

@@ -19,6 +19,8 @@ export async function startStageWorker(
   group: string,
   consumerName: string,
   handle: (entries: StreamEntry[]) => Promise<void>,
+  /** Waits for work `handle` left running in the background (none unless the stage overlaps batches). */
+  drain: () => Promise<void> = async () => undefined,
 ): Promise<RunningWorker> {
   const blocking = deps.redis.duplicate();
   blocking.on('error', () => undefined);
@@ -40,6 +42,7 @@ export async function startStageWorker(
     stop: () =>
       (stopping ??= (async () => {
         await consumer.stop();
+        await drain();
         log.info('worker.stopped', { stream, group });
       })()),
   };

@@ -1,0 +1,25 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import { Embedder } from './embedder.js';
+
+/**
+ * The embedder's thread. ONNX Runtime's Node binding runs inference synchronously on the calling
+ * thread, so on the main thread every batch would freeze HTTP, SSE and Redis replies for its
+ * whole duration; here it blocks only this thread.
+ */
+export interface EmbedRequest {
+  id: number;
+  texts: string[];
+}
+export type EmbedReply = { id: number; vectors: Float32Array[] } | { id: number; error: string };
+
+const port = parentPort;
+if (!port) throw new Error('embed-worker must run as a worker thread');
+const { modelDir, threads } = workerData as { modelDir: string; threads: number };
+const embedder = await Embedder.load(modelDir, threads);
+port.on('message', (request: EmbedRequest) => {
+  embedder.embed(request.texts).then(
+    (vectors) => port.postMessage({ id: request.id, vectors } satisfies EmbedReply, vectors.map((v) => v.buffer as ArrayBuffer)),
+    (err: unknown) => port.postMessage({ id: request.id, error: err instanceof Error ? err.message : String(err) } satisfies EmbedReply),
+  );
+});
+port.postMessage({ ready: true });

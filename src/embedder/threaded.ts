@@ -1,0 +1,87 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { PACKAGE_ROOT } from '../paths.js';
+import type { EmbedReply, EmbedRequest } from './embed-worker.js';
+import { EMBEDDING_DIMS } from '../memory/long-term.js';
+import { MODEL_ID } from './embedder.js';
+
+/** What the pipeline needs of an embedder, wherever it runs. */
+export interface TextEmbedder {
+  readonly modelId: string;
+  readonly dims: number;
+  embed(texts: readonly string[]): Promise<Float32Array[]>;
+  embedOne(text: string): Promise<Float32Array>;
+}
+
+/** The worker script: next to this module once built; under a TypeScript runner, the built copy. */
+function workerScript(): string {
+  const here = fileURLToPath(new URL('./embed-worker.js', import.meta.url));
+  if (existsSync(here)) return here;
+  const built = join(PACKAGE_ROOT, 'dist', 'src', 'embedder', 'embed-worker.js');
+  if (existsSync(built)) return built;
+  throw new Error(`embed-worker.js not found next to ${here} or at ${built}: run 'npm run build'`);
+}
+
+/**
+ * The embedder on a worker thread, so inference never blocks the event loop. Requests queue in
+ * the thread and run one after another; if the thread dies, pending and later calls fail.
+ */
+export class ThreadedEmbedder implements TextEmbedder {
+  readonly modelId = MODEL_ID;
+  readonly dims = EMBEDDING_DIMS;
+  private nextId = 0;
+  private readonly pending = new Map<number, { resolve(v: Float32Array[]): void; reject(e: Error): void }>();
+  private failure: Error | undefined;
+
+  private constructor(private readonly worker: Worker) {
+    worker.on('message', (reply: EmbedReply) => {
+      const waiting = this.pending.get(reply.id);
+      if (!waiting) return;
+      this.pending.delete(reply.id);
+      if ('error' in reply) waiting.reject(new Error(`embedder: ${reply.error}`));
+      else waiting.resolve(reply.vectors);
+    });
+    const fail = (err: Error): void => {
+      this.failure ??= err;
+      for (const waiting of this.pending.values()) waiting.reject(err);
+      this.pending.clear();
+    };
+    worker.on('error', fail);
+    worker.on('exit', (code) => fail(new Error(`embedder thread exited with code ${code}`)));
+  }
+
+  static async load(modelDir: string, threads = 0): Promise<ThreadedEmbedder> {
+    const worker = new Worker(workerScript(), { workerData: { modelDir, threads } });
+    await new Promise<void>((resolve, reject) => {
+      const onMessage = (): void => {
+        worker.off('error', reject);
+        resolve();
+      };
+      worker.once('message', onMessage);
+      worker.once('error', reject);
+    });
+    return new ThreadedEmbedder(worker);
+  }
+
+  embed(texts: readonly string[]): Promise<Float32Array[]> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (texts.length === 0) return Promise.resolve([]);
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage({ id, texts: [...texts] } satisfies EmbedRequest);
+    });
+  }
+
+  async embedOne(text: string): Promise<Float32Array> {
+    const [vector] = await this.embed([text]);
+    return vector as Float32Array;
+  }
+
+  async close(): Promise<void> {
+    this.failure ??= new Error('embedder closed');
+    await this.worker.terminate();
+  }
+}
