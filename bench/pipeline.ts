@@ -6,7 +6,7 @@
  * ends by checking that no turn was lost or duplicated. Prints a table, writes
  * bench/results/pipeline.json, exits 1 when a check fails.
  *
- *   npm run bench [-- --clients 1,8 --turns-per-client 60,120 --batch-size 32]
+ *   npm run bench [-- --clients 1,32 --turns-per-client 60,40 --batch-size 32]
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -28,9 +28,9 @@ import { findOrProvisionRedis, startRedis } from '../src/provision/redis-server.
 
 const { values } = parseArgs({
   options: {
-    clients: { type: 'string', default: '1,8' },
-    // One value per phase (the last repeats): 60 turns for 1 client, ~15 s of load for 8 on 2 cores.
-    'turns-per-client': { type: 'string', default: '60,120' },
+    clients: { type: 'string', default: '1,32' },
+    // One value per phase (the last repeats): 60 turns for 1 client, ~15 s of load for 32 on 2 cores.
+    'turns-per-client': { type: 'string', default: '60,40' },
     'batch-size': { type: 'string' },
   },
 });

@@ -31,13 +31,18 @@ export function scopeFilter(scope: Scope, kind?: string): string {
 export const MEMORY_RETURN_FIELDS = ['user', 'namespace', 'kind', 'source_thread', 'text', 'created_ts', 'hit_count'] as const;
 const KNN_RETURN_FIELDS = [...MEMORY_RETURN_FIELDS, 'distance'] as const;
 
-/** Arguments after `FT.SEARCH <index>` for the shared KNN shape (recall and dedup). */
-export function knnSearchArgs(filter: string, k: number, vector: Float32Array): (string | number | Buffer)[] {
+/**
+ * Arguments after `FT.SEARCH <index>` for the shared KNN shape (recall and dedup). The dedup
+ * probe needs only ids and distances and asks for `['distance']`, sparing Redis the document reads.
+ */
+export function knnSearchArgs(
+  filter: string, k: number, vector: Float32Array, returnFields: readonly string[] = KNN_RETURN_FIELDS,
+): (string | number | Buffer)[] {
   return [
     `(${filter})=>[KNN ${k} @embedding $vec AS distance]`,
     'PARAMS', 2, 'vec', vectorBytes(vector),
     'SORTBY', 'distance',
-    'RETURN', KNN_RETURN_FIELDS.length, ...KNN_RETURN_FIELDS,
+    'RETURN', returnFields.length, ...returnFields,
     'LIMIT', 0, k,
     'DIALECT', 2,
   ];
@@ -45,10 +50,13 @@ export function knnSearchArgs(filter: string, k: number, vector: Float32Array): 
 
 /** Raw little-endian float32 bytes, as FT.SEARCH expects a FLOAT32 vector parameter. */
 export function vectorBytes(vector: Float32Array): Buffer {
+  if (LITTLE_ENDIAN) return Buffer.from(vector.buffer.slice(vector.byteOffset, vector.byteOffset + vector.byteLength));
   const out = Buffer.alloc(vector.length * 4);
   vector.forEach((x, i) => out.writeFloatLE(x, i * 4));
   return out;
 }
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** FT.SEARCH replies (RESP2) as `[total, key, [field, value, ...], key, [...], ...]`. */
 export interface SearchHit {

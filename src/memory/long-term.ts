@@ -147,8 +147,11 @@ export class LongTermMemory {
 
   /** The dedup probe: the nearest memory of the same scope and kind, if any. */
   async nearestSameKind(scope: Scope, kind: MemoryKind, vector: Float32Array): Promise<{ id: string; distance: number } | null> {
-    const [nearest] = await this.knn(scopeFilter(checkScope(scope), v.kind(kind)), 1, v.embedding(vector, EMBEDDING_DIMS));
-    return nearest ? { id: nearest.id, distance: nearest.distance } : null;
+    const reply = await this.redis.call(
+      'FT.SEARCH', this.keys.indexName, ...knnSearchArgs(scopeFilter(checkScope(scope), v.kind(kind)), 1, v.embedding(vector, EMBEDDING_DIMS), ['distance']),
+    );
+    const [nearest] = parseSearchReply(reply).hits;
+    return nearest ? { id: this.keys.memoryIdOf(nearest.key), distance: Number(nearest.fields.distance) } : null;
   }
 
   /** Nearest memories in scope within `threshold`, nearest first. Never writes. */
