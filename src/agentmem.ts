@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { modelDirOf, type Config } from './config.js';
-import { Embedder } from './embedder/embedder.js';
+import type { Embedder } from './embedder/embedder.js';
 import { ThreadedEmbedder, type TextEmbedder } from './embedder/threaded.js';
 import { createKeys, type Keys } from './keys.js';
 import type { Logger } from './log.js';
@@ -36,6 +36,8 @@ export async function loadEmbedder(config: Config, log: Logger): Promise<Embedde
   const modelDir = modelDirOf(config);
   await ensureModel(modelDir, log);
   const started = Date.now();
+  // Imported here, not at the top: only processes that embed on their main thread load ONNX Runtime.
+  const { Embedder } = await import('./embedder/embedder.js');
   const embedder = await Embedder.load(modelDir, config.embedThreads);
   log.info('embedder.loaded', { model: embedder.modelId, model_dir: modelDir, ms: Date.now() - started, thread: 'main' });
   return embedder;

@@ -55,8 +55,8 @@ describe('Redis resolution', () => {
       child.once('exit', (code) => reject(new Error(`exited ${code}`)));
     });
     expect(firstLine).toBe(`redis://127.0.0.1:${port}`);
-    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    const exited = new Promise<string>((resolve) => child.once('exit', (code, signal) => resolve(`code ${code} signal ${signal}`)));
     child.kill('SIGTERM');
-    expect(await exited).toBe(0);
+    expect(await exited).toBe('code 0 signal null');
   });
 });

@@ -1,11 +1,9 @@
 import { AutoModel, AutoTokenizer, env, type PreTrainedModel, type PreTrainedTokenizer, type Tensor } from '@huggingface/transformers';
 import { EMBEDDING_DIMS } from '../memory/long-term.js';
 import { LOCAL_MODEL_NAME } from '../provision/model.js';
+import { MAX_TOKENS, MODEL_ID } from './model.js';
 import type { TextEmbedder } from './threaded.js';
 
-export const MODEL_ID = 'sentence-transformers/all-MiniLM-L6-v2';
-/** sentence-transformers' max_seq_length for this model. */
-export const MAX_TOKENS = 256;
 /** Bounds the activations of one inference call (batch × tokens × 384 floats per layer). */
 export const MAX_BATCH = 64;
 

@@ -5,7 +5,7 @@ import { Worker } from 'node:worker_threads';
 import { PACKAGE_ROOT } from '../paths.js';
 import type { EmbedReply, EmbedRequest } from './embed-worker.js';
 import { EMBEDDING_DIMS } from '../memory/long-term.js';
-import { MODEL_ID } from './embedder.js';
+import { MODEL_ID } from './model.js';
 
 /** What the pipeline needs of an embedder, wherever it runs. */
 export interface TextEmbedder {
