@@ -48,6 +48,20 @@ export async function openTiers(overrides: Partial<Config> = {}): Promise<TestTi
   };
 }
 
+/** Keys under this test's prefixes (DBSIZE would count other test files' keys on the shared Redis). */
+export async function countOwnKeys(t: TestTiers): Promise<number> {
+  let count = 0;
+  for (const prefix of [t.config.sessionPrefix, t.config.memoryPrefix, t.config.eventsPrefix, t.config.pipelinePrefix]) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await t.redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      count += keys.length;
+      cursor = next;
+    } while (cursor !== '0');
+  }
+  return count;
+}
+
 export async function deleteByPrefix(redis: Redis, prefix: string): Promise<void> {
   let cursor = '0';
   do {
