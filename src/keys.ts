@@ -17,6 +17,14 @@ export interface Keys {
   readonly deadLetterStream: string;
   /** Pub/Sub channel announcing each finished (done or failed) turn id. */
   readonly turnDoneChannel: string;
+  /** memory_consolidated events, one per merge. */
+  readonly consolidationLog: string;
+  /** Held by the one consolidation pass running at a time. */
+  readonly consolidatorLock: string;
+  /** Where an interrupted consolidation pass resumes: scope → last created_ts scanned. */
+  readonly consolidatorProgress: string;
+  /** Key prefix of the BullMQ queue that schedules consolidation passes. */
+  readonly bullPrefix: string;
   /** A turn's status and results. */
   turn(turnId: string): string;
   /** The turn id an Idempotency-Key of one thread maps to (`keyHash`: sha256 of the header). */
@@ -36,6 +44,10 @@ export function createKeys(config: Pick<Config, 'indexName' | 'sessionPrefix' | 
     rememberStream: `${p}stream:remember`,
     deadLetterStream: `${p}stream:deadletter`,
     turnDoneChannel: `${p}channel:turn-done`,
+    consolidationLog: `${p}stream:consolidations`,
+    consolidatorLock: `${p}consolidator:lock`,
+    consolidatorProgress: `${p}consolidator:progress`,
+    bullPrefix: `${p}bull`,
     turn: (turnId) => `${p}turn:${turnId}`,
     idempotency: (threadId, keyHash) => `${p}idem:${threadId}:${keyHash}`,
   };

@@ -1,0 +1,193 @@
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { Keys } from '../keys.js';
+import type { Logger } from '../log.js';
+import type { MemoryDocument } from '../memory/long-term.js';
+import { escapeTag, knnSearchArgs, parseSearchReply } from '../query.js';
+import { loadScripts } from '../redis/scripts.js';
+
+export interface ConsolidatorOptions {
+  /** Cosine distance at or under which two same-scope, same-kind memories are one fact. */
+  threshold: number;
+  /** Memories read per page; bounds memory use however large a scope is. */
+  pageSize?: number;
+  /** Neighbours examined per memory. */
+  neighbours?: number;
+  lockTtlMs?: number;
+  logMaxLen?: number;
+}
+
+export interface ConsolidationSummary {
+  /** True when another pass held the lock, so this one did nothing. */
+  skipped: boolean;
+  scopes: number;
+  scanned: number;
+  merged: number;
+  seconds: number;
+}
+
+export interface ConsolidationProgress {
+  scope: string;
+  scopesDone: number;
+  scopes: number;
+  scanned: number;
+  merged: number;
+}
+
+interface Scope {
+  user: string;
+  namespace: string;
+  kind: string;
+}
+
+const PROGRESS_EVERY_MS = 2000;
+
+/**
+ * Merges near-duplicate memories that concurrent writers stored twice (write-time dedup is
+ * KNN-then-write and cannot see a write racing it). One pass walks every (user, namespace, kind)
+ * scope oldest memory first, a page at a time; for each memory it runs the recall/dedup KNN shape
+ * and folds every neighbour within the threshold into the group's oldest member (ties: lower id),
+ * one atomic merge per duplicate. Only one pass runs at a time (a lock with a token, renewed while
+ * the pass runs); a pass that dies leaves per-scope cursors, and the next pass resumes from them.
+ */
+export class Consolidator {
+  private readonly pageSize: number;
+  private readonly neighbours: number;
+  private readonly lockTtlMs: number;
+  private readonly logMaxLen: number;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+    private readonly options: ConsolidatorOptions,
+    private readonly log: Logger,
+  ) {
+    loadScripts(redis);
+    this.pageSize = options.pageSize ?? 200;
+    this.neighbours = options.neighbours ?? 10;
+    this.lockTtlMs = options.lockTtlMs ?? 30_000;
+    this.logMaxLen = options.logMaxLen ?? 10_000;
+  }
+
+  async runPass(onProgress?: (progress: ConsolidationProgress) => void): Promise<ConsolidationSummary> {
+    const started = performance.now();
+    const token = randomBytes(8).toString('hex');
+    const acquired = await this.redis.set(this.keys.consolidatorLock, token, 'PX', this.lockTtlMs, 'NX');
+    if (acquired !== 'OK') {
+      this.log.info('consolidate.skipped', { reason: 'another pass holds the lock' });
+      return { skipped: true, scopes: 0, scanned: 0, merged: 0, seconds: 0 };
+    }
+    let lockLost = false;
+    const renew = setInterval(() => {
+      this.redis.releaseLock(this.keys.consolidatorLock, token, this.lockTtlMs).then(
+        (held) => void (held === 0 && (lockLost = true)),
+        () => undefined,
+      );
+    }, Math.floor(this.lockTtlMs / 3));
+    const counters = { scanned: 0, merged: 0 };
+    try {
+      const scopes = await this.scopes();
+      let lastReport = Date.now();
+      for (const [i, scope] of scopes.entries()) {
+        await this.consolidateScope(scope, counters, () => lockLost, () => {
+          if (Date.now() - lastReport < PROGRESS_EVERY_MS) return;
+          lastReport = Date.now();
+          onProgress?.({ scope: scopeField(scope), scopesDone: i, scopes: scopes.length, ...counters });
+        });
+        if (lockLost) throw new Error('consolidation lock lost; another pass may be running');
+      }
+      const summary = { skipped: false, scopes: scopes.length, ...counters, seconds: (performance.now() - started) / 1000 };
+      this.log.info('consolidate.pass_done', { ...summary });
+      return summary;
+    } finally {
+      clearInterval(renew);
+      await this.redis.releaseLock(this.keys.consolidatorLock, token, '');
+    }
+  }
+
+  /** Every (user, namespace, kind) that has memories, from the index. */
+  private async scopes(): Promise<Scope[]> {
+    const reply = (await this.redis.call(
+      'FT.AGGREGATE', this.keys.indexName, '*', 'GROUPBY', 3, '@user', '@namespace', '@kind', 'LIMIT', 0, 1_000_000, 'DIALECT', 2,
+    )) as unknown[];
+    return (reply.slice(1) as string[][]).map((row) => {
+      const fields = new Map<string, string>();
+      for (let i = 0; i + 1 < row.length; i += 2) fields.set(String(row[i]), String(row[i + 1]));
+      return { user: fields.get('user') ?? '', namespace: fields.get('namespace') ?? '', kind: fields.get('kind') ?? '' };
+    }).filter((s) => s.user && s.namespace && s.kind);
+  }
+
+  private async consolidateScope(
+    scope: Scope, counters: { scanned: number; merged: number }, lockLost: () => boolean, tick: () => void,
+  ): Promise<void> {
+    const field = scopeField(scope);
+    const filter = `@user:{${escapeTag(scope.user)}} @namespace:{${escapeTag(scope.namespace)}} @kind:{${escapeTag(scope.kind)}}`;
+    // The lower bound of the next page: inclusive `<ts>` normally, exclusive `(<ts>` when a whole
+    // page shared one timestamp (then inclusive would return the same page forever).
+    let bound = (await this.redis.hget(this.keys.consolidatorProgress, field)) ?? '-inf';
+    const gone = new Set<string>();
+    for (;;) {
+      if (lockLost()) return;
+      const page = parseSearchReply(await this.redis.call(
+        'FT.SEARCH', this.keys.indexName, `${filter} @created_ts:[${bound} +inf]`,
+        'SORTBY', 'created_ts', 'ASC', 'NOCONTENT', 'LIMIT', 0, this.pageSize, 'DIALECT', 2,
+      ).then((r) => withEmptyFields(r)));
+      if (page.hits.length === 0) break;
+      const docs = await this.documents(page.hits.map((h) => h.key));
+      for (const doc of docs) {
+        counters.scanned++;
+        if (!gone.has(doc.id)) counters.merged += await this.mergeNeighbours(doc, filter, gone);
+        tick();
+      }
+      if (page.hits.length < this.pageSize) break;
+      // Exact values from the documents (Search would round them); the page's last timestamp is
+      // read again next time, and revisiting a memory is harmless.
+      const first = Math.min(...docs.map((d) => d.created_ts));
+      const last = Math.max(...docs.map((d) => d.created_ts));
+      bound = last > first ? String(last) : `(${last}`;
+      await this.redis.hset(this.keys.consolidatorProgress, field, bound);
+    }
+    await this.redis.hdel(this.keys.consolidatorProgress, field);
+  }
+
+  /** The documents behind a page of keys (those that still exist), in page order. */
+  private async documents(keys: string[]): Promise<MemoryDocument[]> {
+    const replies = (await this.redis.call('JSON.MGET', ...keys, '$')) as (string | null)[];
+    return replies.flatMap((json) => (json ? (JSON.parse(json) as MemoryDocument[]) : []));
+  }
+
+  /** Folds every neighbour of `doc` within the threshold into the group's oldest member. */
+  private async mergeNeighbours(doc: MemoryDocument, filter: string, gone: Set<string>): Promise<number> {
+    const reply = await this.redis.call(
+      'FT.SEARCH', this.keys.indexName, ...knnSearchArgs(filter, this.neighbours + 1, Float32Array.from(doc.embedding), ['created_ts', 'distance']),
+    );
+    const group = parseSearchReply(reply).hits
+      .map((h) => ({ id: this.keys.memoryIdOf(h.key), created: Number(h.fields.created_ts), distance: Number(h.fields.distance) }))
+      .filter((m) => m.id === doc.id || m.distance <= this.options.threshold);
+    if (group.length < 2) return 0;
+    group.sort((a, b) => a.created - b.created || (a.id < b.id ? -1 : 1));
+    const [survivor, ...duplicates] = group as [(typeof group)[number], ...typeof group];
+    let merged = 0;
+    for (const duplicate of duplicates) {
+      const hits = await this.redis.mergeMemories(
+        this.keys.memory(survivor.id), this.keys.memory(duplicate.id), this.keys.consolidationLog,
+        survivor.id, duplicate.id, duplicate.distance, this.logMaxLen,
+      );
+      if (hits < 0) continue;
+      gone.add(duplicate.id);
+      merged++;
+      this.log.info('consolidate.merged', { survivor: survivor.id, merged: duplicate.id, distance: duplicate.distance, hit_count: hits });
+    }
+    return merged;
+  }
+}
+
+function scopeField(scope: Scope): string {
+  return JSON.stringify([scope.user, scope.namespace, scope.kind]);
+}
+
+/** NOCONTENT replies are `[total, key, key, ...]`; give them the shape parseSearchReply reads. */
+function withEmptyFields(reply: unknown): unknown {
+  const [total, ...keys] = reply as [number, ...string[]];
+  return [total, ...keys.flatMap((k) => [k, []])];
+}
