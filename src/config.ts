@@ -34,6 +34,9 @@ export interface Config {
   maxBodyBytes: number;
   consumerName: string | undefined;
   embedThreads: number;
+  /** Unset: the dedup threshold. */
+  consolidateThreshold: number | undefined;
+  consolidateIntervalMs: number;
 }
 
 type Parse<T> = (raw: string, name: string) => T;
@@ -140,6 +143,11 @@ export const SETTINGS = [
     help: 'consumer name in the stream groups; unset = <host>-<pid>-<random>' }),
   setting({ key: 'embedThreads', env: 'AGENTMEM_EMBED_THREADS', flag: 'embed-threads', defaultValue: 0, parse: integer(0, 256),
     help: "ONNX Runtime threads per embedder; 0 = its default (one per physical core)" }),
+  setting({ key: 'consolidateThreshold', env: 'AGENTMEM_CONSOLIDATE_THRESHOLD', flag: 'consolidate-threshold', defaultValue: undefined,
+    parse: (raw: string, name: string) => (raw.trim() === '' ? undefined : distance(raw, name)),
+    help: 'cosine distance at or under which the consolidator merges two memories; unset = the dedup threshold' }),
+  setting({ key: 'consolidateIntervalMs', env: 'AGENTMEM_CONSOLIDATE_INTERVAL_MS', flag: 'consolidate-interval-ms', defaultValue: 60_000, parse: integer(1000, 86_400_000),
+    help: 'how often the consolidator worker schedules a pass' }),
 ] as const satisfies readonly Setting[];
 
 export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze(

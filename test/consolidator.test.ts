@@ -1,4 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { PACKAGE_ROOT } from '../src/paths.js';
 import { Consolidator } from '../src/consolidation/consolidator.js';
 import { silentLogger } from '../src/log.js';
 import type { MemoryDocument } from '../src/memory/long-term.js';
@@ -116,4 +119,58 @@ describe('consolidator', () => {
     expect(remaining).toHaveLength(loners.length + facts.length);
     expect(remaining.reduce((sum, m) => sum + m.hit_count, 0)).toBe(3 * 8 * facts.length - facts.length);
   });
+});
+
+describe('consolidator processes', () => {
+  function cli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    return new Promise((resolve) => {
+      const child = spawn(process.execPath, [join(PACKAGE_ROOT, 'dist/src/cli/main.js'), ...args], { env: { ...process.env, ...env } });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.once('exit', (code) => resolve({ code, stdout, stderr }));
+    });
+  }
+
+  it('two `consolidate --once` processes at once: one pass merges, the other skips, no errors', async () => {
+    const base = unitVector(9);
+    for (let i = 0; i < 40; i++) await put(`90000000${String(i).padStart(4, '0')}`, i % 4 === 0 ? unitVector(900 + i) : nearVector(base, 950 + i), { user: 'procs' });
+    const c = t.config;
+    const env = {
+      REDIS_URL: inject('redisUrl'), AGENTMEM_LOG_LEVEL: 'warn', AGENTMEM_INDEX_NAME: c.indexName, AGENTMEM_SESSION_PREFIX: c.sessionPrefix,
+      AGENTMEM_MEMORY_PREFIX: c.memoryPrefix, AGENTMEM_EVENTS_PREFIX: c.eventsPrefix, AGENTMEM_PIPELINE_PREFIX: c.pipelinePrefix,
+    };
+    const runs = await Promise.all([cli(['consolidate', '--once'], env), cli(['consolidate', '--once'], env)]);
+    expect(runs.map((r) => r.code)).toEqual([0, 0]);
+    expect(runs.map((r) => r.stderr).join('')).not.toMatch(/error/i);
+    const summaries = runs.map((r) => JSON.parse(r.stdout) as { skipped: boolean; merged: number });
+    expect(summaries.reduce((n, s) => n + s.merged, 0)).toBe(29);
+    expect(await ids('procs')).toHaveLength(11);
+  }, 60_000);
+
+  it('the scheduled worker runs passes through BullMQ and stops cleanly on SIGTERM', async () => {
+    const base = unitVector(31);
+    for (let i = 0; i < 5; i++) await put(`70000000${String(i).padStart(4, '0')}`, nearVector(base, 3100 + i), { user: 'scheduled' });
+    const c = t.config;
+    const child = spawn(process.execPath, [join(PACKAGE_ROOT, 'dist/src/cli/main.js'), 'worker', 'consolidator'], {
+      env: {
+        ...process.env, REDIS_URL: inject('redisUrl'), AGENTMEM_LOG_LEVEL: 'warn', AGENTMEM_INDEX_NAME: c.indexName,
+        AGENTMEM_MEMORY_PREFIX: c.memoryPrefix, AGENTMEM_PIPELINE_PREFIX: c.pipelinePrefix, AGENTMEM_CONSOLIDATE_INTERVAL_MS: '1000',
+      },
+      stdio: 'ignore',
+    });
+    const exited = new Promise<string>((resolve) => child.once('exit', (code, signal) => resolve(`code ${code} signal ${signal}`)));
+    try {
+      const deadline = Date.now() + 30_000;
+      while ((await ids('scheduled')).length > 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+      expect(await ids('scheduled')).toEqual(['700000000000']);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    // A worker that ignores SIGTERM fails the test instead of outliving it.
+    const stuck = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    expect(await exited).toBe('code 0 signal null');
+    clearTimeout(stuck);
+  }, 60_000);
 });

@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 import { ValidationError } from '../errors.js';
 import { commandHelp, parseCommandArgs, type Command } from './args.js';
+import { consolidateCommand } from './consolidate.js';
 import { embedCommand } from './embed.js';
 import { provisionCommand } from './provision.js';
 import { redisCommand } from './redis.js';
 import { serveCommand } from './serve.js';
 import { workerCommand } from './worker.js';
 
-const COMMANDS: readonly Command[] = [serveCommand, workerCommand, redisCommand, embedCommand, provisionCommand];
+const COMMANDS: readonly Command[] = [serveCommand, workerCommand, consolidateCommand, redisCommand, embedCommand, provisionCommand];
 
 function mainHelp(): string {
   return [
@@ -44,7 +45,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(commandHelp(command) + '\n');
     return 0;
   }
-  return command.run(parsed.config, parsed.positionals);
+  return command.run(parsed.config, parsed.positionals, parsed.switches);
 }
 
 main(process.argv.slice(2)).then(

@@ -4,10 +4,11 @@ import { defaultConsumerName } from '../pipeline/consumer.js';
 import type { RunningWorker } from '../pipeline/worker.js';
 import { EMBED_RECALL_WORKER, startEmbedRecallWorker } from '../../workers/embed-recall.js';
 import { REMEMBER_WORKER, startRememberWorker } from '../../workers/remember.js';
+import { CONSOLIDATOR_WORKER, startConsolidatorWorker } from '../../workers/consolidator.js';
 import type { Command } from './args.js';
 import { untilSignal } from './signals.js';
 
-const WORKERS = [EMBED_RECALL_WORKER, REMEMBER_WORKER] as const;
+const WORKERS = [EMBED_RECALL_WORKER, REMEMBER_WORKER, CONSOLIDATOR_WORKER] as const;
 
 export const workerCommand: Command = {
   name: 'worker',
@@ -15,7 +16,7 @@ export const workerCommand: Command = {
   usage: `agentmem worker <${WORKERS.join('|')}> [options]`,
   async run(config, positionals) {
     const [name] = positionals;
-    if (name !== EMBED_RECALL_WORKER && name !== REMEMBER_WORKER) {
+    if (!(WORKERS as readonly (string | undefined)[]).includes(name)) {
       process.stderr.write(`agentmem worker: name one of ${WORKERS.join(', ')}\n`);
       return 2;
     }
@@ -31,7 +32,9 @@ export const workerCommand: Command = {
     } else {
       const mem = await openAgentMem(config, log, { embedder: false });
       close = mem.close;
-      worker = await startRememberWorker({ ...mem, config, log }, consumer);
+      worker = name === REMEMBER_WORKER
+        ? await startRememberWorker({ ...mem, config, log }, consumer)
+        : await startConsolidatorWorker({ ...mem, config, log }, consumer);
     }
     const signal = await stopRequested;
     log.info('worker.stopping', { signal, worker: name, consumer });
