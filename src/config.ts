@@ -37,6 +37,7 @@ export interface Config {
   /** Unset: the dedup threshold. */
   consolidateThreshold: number | undefined;
   consolidateIntervalMs: number;
+  metricsPort: number;
 }
 
 type Parse<T> = (raw: string, name: string) => T;
@@ -148,6 +149,8 @@ export const SETTINGS = [
     help: 'cosine distance at or under which the consolidator merges two memories; unset = the dedup threshold' }),
   setting({ key: 'consolidateIntervalMs', env: 'AGENTMEM_CONSOLIDATE_INTERVAL_MS', flag: 'consolidate-interval-ms', defaultValue: 60_000, parse: integer(1000, 86_400_000),
     help: 'how often the consolidator worker schedules a pass' }),
+  setting({ key: 'metricsPort', env: 'AGENTMEM_METRICS_PORT', flag: 'metrics-port', defaultValue: 9464, parse: integer(0, 65535),
+    help: "worker: port of its /metrics, /healthz and /readyz (serve has them on its API port); 0 = none" }),
 ] as const satisfies readonly Setting[];
 
 export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze(

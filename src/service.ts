@@ -4,6 +4,7 @@ import type { Config } from './config.js';
 import type { TextEmbedder } from './embedder/threaded.js';
 import { createApp } from './http/app.js';
 import type { Logger } from './log.js';
+import { Metrics } from './metrics.js';
 import { defaultConsumerName } from './pipeline/consumer.js';
 import { Ingest } from './pipeline/ingest.js';
 import { TurnWaiter } from './pipeline/waiter.js';
@@ -27,7 +28,9 @@ export async function startService(
   log: Logger,
   options: { workers?: boolean } = {},
 ): Promise<RunningService> {
-  const deps = { ...mem, config, log };
+  const metrics = new Metrics();
+  metrics.watchStreams(mem.redis, mem.keys);
+  const deps = { ...mem, config, log, metrics };
   const consumer = config.consumerName ?? defaultConsumerName();
   const workers = options.workers === false ? [] : [
     await startEmbedRecallWorker(deps, mem.embedder, consumer),

@@ -138,7 +138,7 @@ describe('consolidator processes', () => {
     for (let i = 0; i < 40; i++) await put(`90000000${String(i).padStart(4, '0')}`, i % 4 === 0 ? unitVector(900 + i) : nearVector(base, 950 + i), { user: 'procs' });
     const c = t.config;
     const env = {
-      REDIS_URL: inject('redisUrl'), AGENTMEM_LOG_LEVEL: 'warn', AGENTMEM_INDEX_NAME: c.indexName, AGENTMEM_SESSION_PREFIX: c.sessionPrefix,
+      REDIS_URL: inject('redisUrl'), AGENTMEM_LOG_LEVEL: 'warn', AGENTMEM_METRICS_PORT: '0', AGENTMEM_INDEX_NAME: c.indexName, AGENTMEM_SESSION_PREFIX: c.sessionPrefix,
       AGENTMEM_MEMORY_PREFIX: c.memoryPrefix, AGENTMEM_EVENTS_PREFIX: c.eventsPrefix, AGENTMEM_PIPELINE_PREFIX: c.pipelinePrefix,
     };
     const runs = await Promise.all([cli(['consolidate', '--once'], env), cli(['consolidate', '--once'], env)]);
@@ -155,7 +155,7 @@ describe('consolidator processes', () => {
     const c = t.config;
     const child = spawn(process.execPath, [join(PACKAGE_ROOT, 'dist/src/cli/main.js'), 'worker', 'consolidator'], {
       env: {
-        ...process.env, REDIS_URL: inject('redisUrl'), AGENTMEM_LOG_LEVEL: 'warn', AGENTMEM_INDEX_NAME: c.indexName,
+        ...process.env, REDIS_URL: inject('redisUrl'), AGENTMEM_LOG_LEVEL: 'warn', AGENTMEM_METRICS_PORT: '0', AGENTMEM_INDEX_NAME: c.indexName,
         AGENTMEM_MEMORY_PREFIX: c.memoryPrefix, AGENTMEM_PIPELINE_PREFIX: c.pipelinePrefix, AGENTMEM_CONSOLIDATE_INTERVAL_MS: '1000',
       },
       stdio: 'ignore',

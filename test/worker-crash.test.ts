@@ -5,6 +5,7 @@ import { EMBED_RECALL_GROUP, REMEMBER_GROUP } from '../src/pipeline/stages.js';
 import { Ingest } from '../src/pipeline/ingest.js';
 import { readTurn, type TurnResult } from '../src/pipeline/turns.js';
 import { PACKAGE_ROOT } from '../src/paths.js';
+import { freePort } from './support/ports.js';
 import { openTiers, type TestTiers } from './support/redis.js';
 
 const TURNS = 500;
@@ -20,13 +21,13 @@ afterAll(async () => {
 });
 
 /** `agentmem worker <name>` as its own process, on this test's keys. */
-function startWorker(name: 'embed-recall' | 'remember'): ChildProcess {
+function startWorker(name: 'embed-recall' | 'remember', metricsPort = 0): ChildProcess {
   const c = t.config;
   const child = spawn(process.execPath, [join(PACKAGE_ROOT, 'dist/src/cli/main.js'), 'worker', name], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: {
       ...process.env,
-      REDIS_URL: inject('redisUrl'), AGENTMEM_MODEL_DIR: inject('modelDir'), AGENTMEM_LOG_LEVEL: 'warn',
+      REDIS_URL: inject('redisUrl'), AGENTMEM_MODEL_DIR: inject('modelDir'), AGENTMEM_LOG_LEVEL: 'warn', AGENTMEM_METRICS_PORT: String(metricsPort),
       AGENTMEM_INDEX_NAME: c.indexName, AGENTMEM_SESSION_PREFIX: c.sessionPrefix, AGENTMEM_MEMORY_PREFIX: c.memoryPrefix,
       AGENTMEM_EVENTS_PREFIX: c.eventsPrefix, AGENTMEM_PIPELINE_PREFIX: c.pipelinePrefix,
       AGENTMEM_CLAIM_IDLE_MS: String(c.claimIdleMs), AGENTMEM_BATCH_SIZE: String(c.batchSize),
@@ -94,12 +95,19 @@ describe('a killed worker', () => {
 });
 
 describe('a worker asked to stop', () => {
-  it('exits 0 promptly on SIGTERM, leaving nothing pending', async () => {
-    const child = startWorker('remember');
+  it('serves /healthz, /readyz and /metrics while it runs, then exits 0 promptly on SIGTERM, leaving nothing pending', async () => {
+    const port = await freePort();
+    const child = startWorker('remember', port);
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
     const consumers = async () => ((await t.redis.xinfo('CONSUMERS', t.keys.rememberStream, REMEMBER_GROUP).catch(() => [])) as unknown[]).length;
     const before = await consumers();
     await until(async () => (await consumers()) > before, 30_000);
+    const base = `http://127.0.0.1:${port}`;
+    await until(async () => (await fetch(`${base}/healthz`).catch(() => undefined))?.status === 200, 10_000);
+    expect((await fetch(`${base}/readyz`)).status).toBe(200);
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(metrics).toContain(`agentmem_stream_pending{stream="${t.keys.rememberStream}",group="remember"} 0`);
+    expect(metrics).toMatch(/^process_resident_memory_bytes \d+/m);
     const started = Date.now();
     child.kill('SIGTERM');
     expect(await exited).toBe(0);

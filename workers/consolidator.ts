@@ -4,13 +4,14 @@ import type { Config } from '../src/config.js';
 import { Consolidator } from '../src/consolidation/consolidator.js';
 import type { Keys } from '../src/keys.js';
 import type { Logger } from '../src/log.js';
+import type { Metrics } from '../src/metrics.js';
 import type { RunningWorker } from '../src/pipeline/worker.js';
 
 export const CONSOLIDATOR_WORKER = 'consolidator';
 const QUEUE = 'consolidate';
 
-export function consolidatorFor(redis: Redis, keys: Keys, config: Config, log: Logger): Consolidator {
-  return new Consolidator(redis, keys, { threshold: config.consolidateThreshold ?? config.dedupThreshold }, log);
+export function consolidatorFor(redis: Redis, keys: Keys, config: Config, log: Logger, metrics?: Metrics): Consolidator {
+  return new Consolidator(redis, keys, { threshold: config.consolidateThreshold ?? config.dedupThreshold }, log, metrics);
 }
 
 /**
@@ -18,10 +19,12 @@ export function consolidatorFor(redis: Redis, keys: Keys, config: Config, log: L
  * schedule however many consolidator processes upsert it) and runs the passes one at a time.
  * Should two processes pick up jobs at once, the pass lock lets only one of them work.
  */
-export async function startConsolidatorWorker(deps: { redis: Redis; keys: Keys; config: Config; log: Logger }, consumerName: string): Promise<RunningWorker> {
+export async function startConsolidatorWorker(
+  deps: { redis: Redis; keys: Keys; config: Config; log: Logger; metrics?: Metrics }, consumerName: string,
+): Promise<RunningWorker> {
   const { redis, keys, config } = deps;
   const log = deps.log.child({ worker: CONSOLIDATOR_WORKER, consumer: consumerName });
-  const consolidator = consolidatorFor(redis, keys, config, log);
+  const consolidator = consolidatorFor(redis, keys, config, log, deps.metrics);
   // BullMQ blocks on its connections and wants commands retried forever across reconnects. It
   // does not close connections it was given, so stop() quits them.
   const queueConnection = redis.duplicate({ maxRetriesPerRequest: null });

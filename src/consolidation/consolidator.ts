@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Keys } from '../keys.js';
 import type { Logger } from '../log.js';
 import type { MemoryDocument } from '../memory/long-term.js';
+import type { Metrics } from '../metrics.js';
 import { escapeTag, knnSearchArgs, parseSearchReply } from '../query.js';
 import { loadScripts } from '../redis/scripts.js';
 
@@ -61,6 +62,7 @@ export class Consolidator {
     private readonly keys: Keys,
     private readonly options: ConsolidatorOptions,
     private readonly log: Logger,
+    private readonly metrics?: Metrics,
   ) {
     loadScripts(redis);
     this.pageSize = options.pageSize ?? 200;
@@ -98,6 +100,7 @@ export class Consolidator {
       }
       const summary = { skipped: false, scopes: scopes.length, ...counters, seconds: (performance.now() - started) / 1000 };
       this.log.info('consolidate.pass_done', { ...summary });
+      this.metrics?.consolidatorPassSeconds.observe(summary.seconds);
       return summary;
     } finally {
       clearInterval(renew);
@@ -176,6 +179,7 @@ export class Consolidator {
       if (hits < 0) continue;
       gone.add(duplicate.id);
       merged++;
+      this.metrics?.consolidatorMerges.inc();
       this.log.info('consolidate.merged', { survivor: survivor.id, merged: duplicate.id, distance: duplicate.distance, hit_count: hits });
     }
     return merged;

@@ -8,6 +8,7 @@ import type { Logger } from '../log.js';
 import type { EventLog } from '../memory/events.js';
 import type { LongTermMemory } from '../memory/long-term.js';
 import type { WorkingMemory } from '../memory/working.js';
+import type { Metrics } from '../metrics.js';
 import { parseTurnInput, type Ingest } from '../pipeline/ingest.js';
 import { readTurn } from '../pipeline/turns.js';
 import type { TurnWaiter } from '../pipeline/waiter.js';
@@ -26,6 +27,7 @@ export interface ApiDeps {
   waiter: TurnWaiter;
   config: Config;
   log: Logger;
+  metrics: Metrics;
 }
 
 const MAX_WAIT_MS = 30_000;
@@ -61,7 +63,7 @@ function param(req: Request, name: string): string {
 
 /** The HTTP app, separate from the server that listens, so tests can drive it in process. */
 export function createApp(deps: ApiDeps): Express {
-  const { redis, keys, working, longTerm, events, embedder, ingest, waiter, config, log } = deps;
+  const { redis, keys, working, longTerm, events, embedder, ingest, waiter, config, log, metrics } = deps;
   const app = express();
   app.disable('x-powered-by');
   app.use(express.json({ limit: config.maxBodyBytes }));
@@ -70,21 +72,9 @@ export function createApp(deps: ApiDeps): Express {
     res.json({ status: 'ok' });
   });
 
-  app.get('/readyz', route(async (_req, res) => {
-    // The app is built only after the model has loaded, so only Redis and the index can fail here.
-    const checks: Record<string, string> = { redis: 'unknown', index: 'unknown' };
-    try {
-      const missing = missingModules(await listModules(redis));
-      checks.redis = missing.length === 0 ? 'ok' : `missing ${missing.join(', ')}`;
-      await longTerm.indexInfo();
-      checks.index = 'ok';
-    } catch (err) {
-      if (checks.redis === 'unknown') checks.redis = `unreachable: ${(err as Error).message}`;
-      else checks.index = `missing: ${(err as Error).message}`;
-    }
-    const ready = Object.values(checks).every((c) => c === 'ok');
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks });
-  }));
+  // The app is built only after the model has loaded, so only Redis and the index can fail here.
+  app.get('/readyz', route(readiness(redis, longTerm)));
+  app.get('/metrics', route(metricsHandler(metrics)));
 
   app.post('/v1/threads', route(async (req, res) => {
     const b = req.body === undefined ? {} : body(req);
@@ -100,7 +90,11 @@ export function createApp(deps: ApiDeps): Express {
   app.post('/v1/threads/:thread_id/turns', route(async (req, res) => {
     const turn = parseTurnInput(param(req, 'thread_id'), body(req), config);
     const waitMs = queryInt(req, 'wait', 0, MAX_WAIT_MS);
-    const accepted = await ingest.accept(turn, req.header('Idempotency-Key'));
+    const accepted = await ingest.accept(turn, req.header('Idempotency-Key')).catch((err: unknown) => {
+      if (err instanceof BacklogFullError) metrics.turnsIngested.inc({ result: 'rejected' });
+      throw err;
+    });
+    metrics.turnsIngested.inc({ result: accepted.created ? 'accepted' : 'replayed' });
     if (!accepted.created) res.setHeader('Idempotent-Replayed', 'true');
     if (waitMs > 0) {
       const result = await waiter.waitFor(accepted.turnId, waitMs);
@@ -182,7 +176,44 @@ export function createApp(deps: ApiDeps): Express {
   }));
 
   app.use((req, _res, next) => next(new NotFound('route', `${req.method} ${req.path}`)));
-  app.use(errorHandler(log));
+  app.use(errorHandler(log, metrics));
+  return app;
+}
+
+/** /readyz: 200 when Redis answers with both modules and the index exists, else 503 naming what failed. */
+export function readiness(redis: Redis, longTerm: Pick<LongTermMemory, 'indexInfo'>): Handler {
+  return async (_req, res) => {
+    const checks: Record<string, string> = { redis: 'unknown', index: 'unknown' };
+    try {
+      const missing = missingModules(await listModules(redis));
+      checks.redis = missing.length === 0 ? 'ok' : `missing ${missing.join(', ')}`;
+      await longTerm.indexInfo();
+      checks.index = 'ok';
+    } catch (err) {
+      if (checks.redis === 'unknown') checks.redis = `unreachable: ${(err as Error).message}`;
+      else checks.index = `missing: ${(err as Error).message}`;
+    }
+    const ready = Object.values(checks).every((c) => c === 'ok');
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks });
+  };
+}
+
+export function metricsHandler(metrics: Metrics): Handler {
+  return async (_req, res) => {
+    res.setHeader('Content-Type', metrics.registry.contentType);
+    res.send(await metrics.registry.metrics());
+  };
+}
+
+/** The small HTTP surface of a worker process: liveness, readiness, metrics. */
+export function createOpsApp(redis: Redis, longTerm: Pick<LongTermMemory, 'indexInfo'>, metrics: Metrics): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', route(readiness(redis, longTerm)));
+  app.get('/metrics', route(metricsHandler(metrics)));
   return app;
 }
 
@@ -196,7 +227,7 @@ class NotFound extends Error {
 }
 
 /** Operational errors become 4xx answers naming the problem; anything else is a logged 500. */
-function errorHandler(log: Logger): ErrorRequestHandler {
+function errorHandler(log: Logger, metrics: Metrics): ErrorRequestHandler {
   return (err: unknown, req, res, _next) => {
     if (err instanceof ValidationError) {
       res.status(400).json({ error: { field: err.field, message: err.message } });
@@ -211,6 +242,7 @@ function errorHandler(log: Logger): ErrorRequestHandler {
       res.status(status).json({ error: { field: 'body', message } });
     } else {
       log.error('http.error', { method: req.method, path: req.path, error: err });
+      metrics.errors.inc({ kind: 'http' });
       res.status(500).json({ error: { message: 'internal error' } });
     }
   };

@@ -4,6 +4,7 @@ import type { TextEmbedder } from '../embedder/threaded.js';
 import type { Keys } from '../keys.js';
 import type { Logger } from '../log.js';
 import type { LongTermMemory } from '../memory/long-term.js';
+import type { Metrics } from '../metrics.js';
 import { vectorBytes } from '../query.js';
 import { loadScripts, throwIfScriptError } from '../redis/scripts.js';
 import * as v from '../validate.js';
@@ -21,6 +22,7 @@ export interface StageDeps {
   longTerm: LongTermMemory;
   config: StageConfig;
   log: Logger;
+  metrics?: Metrics;
 }
 
 /** An ingest entry, checked: workers never trust what they read from a stream. */
@@ -38,6 +40,7 @@ function parseIngest(entry: StreamEntry) {
     remember,
     k: v.positiveInt(Number(f.k), 'k', 100),
     threshold: v.distanceThreshold(Number(f.threshold), 'threshold'),
+    acceptedTs: Number(f.accepted_ts),
   };
 }
 
@@ -71,6 +74,7 @@ export class EmbedRecallStage {
       } catch (err) {
         // Left pending: after maxDeliveries it reaches the dead-letter stream with this reason.
         log.warn('embed_recall.bad_entry', { entry_id: entry.id, error: err });
+        this.deps.metrics?.errors.inc({ kind: 'bad_entry' });
       }
     }
     if (turns.length === 0) return;
@@ -78,12 +82,15 @@ export class EmbedRecallStage {
     const vectors = await this.embedder.embed(turns.map((t) => t.content));
     const embedMs = performance.now() - started;
     log.debug('embed_recall.batch', { size: turns.length, embed_ms: round(embedMs) });
+    this.deps.metrics?.batchSize.observe({ stage: 'embed_recall' }, turns.length);
+    this.deps.metrics?.stageSeconds.observe({ stage: 'embed' }, embedMs / 1000);
     while (this.finishing.size >= MAX_FINISHING) await Promise.race(this.finishing);
     const batch: Promise<unknown> = Promise.all(
       turns.map((turn, i) =>
-        this.finish(turn, vectors[i] as Float32Array, embedMs).catch((err: unknown) =>
-          log.warn('embed_recall.failed', { turn_id: turn.turnId, thread_id: turn.threadId, entry_id: turn.entryId, error: err }),
-        ),
+        this.finish(turn, vectors[i] as Float32Array, embedMs).catch((err: unknown) => {
+          log.warn('embed_recall.failed', { turn_id: turn.turnId, thread_id: turn.threadId, entry_id: turn.entryId, error: err });
+          this.deps.metrics?.errors.inc({ kind: 'embed_recall' });
+        }),
       ),
     ).finally(() => this.finishing.delete(batch));
     this.finishing.add(batch);
@@ -107,6 +114,14 @@ export class EmbedRecallStage {
       config.eventsMaxLen, keys.turnDoneChannel, config.turnTtlSeconds,
     );
     throwIfScriptError('finishRecall', reply);
+    const metrics = this.deps.metrics;
+    if (metrics) {
+      metrics.stageSeconds.observe({ stage: 'recall' }, recallMs / 1000);
+      // accepted_ts is Redis's clock, this is ours: on one host (or NTP-synced ones) they agree closely.
+      if (reply === 1 && Number.isFinite(turn.acceptedTs)) metrics.stageSeconds.observe({ stage: 'end_to_end' }, Math.max(0, Date.now() / 1000 - turn.acceptedTs));
+      metrics.recallHits.observe(recall.length);
+      for (const m of recall) metrics.recallDistance.observe(m.distance ?? 0);
+    }
   }
 }
 
@@ -141,11 +156,13 @@ export class RememberStage {
   }
 
   async handle(entries: StreamEntry[]): Promise<void> {
+    this.deps.metrics?.batchSize.observe({ stage: 'remember' }, entries.length);
     for (const entry of entries) {
       try {
         await this.apply(parseRemember(entry));
       } catch (err) {
         this.deps.log.warn('remember.failed', { entry_id: entry.id, turn_id: entry.fields.turn_id, error: err });
+        this.deps.metrics?.errors.inc({ kind: 'remember' });
       }
     }
   }
@@ -158,13 +175,24 @@ export class RememberStage {
     if (nearest && nearest.distance <= config.dedupThreshold) {
       const outcome: MemoryOutcome = { id: nearest.id, deduped: true, existing_distance: existingDistance, kind: turn.kind };
       const reply = await this.run(turn, 'bump', nearest.id, '', 0, outcome, `deduped onto ${nearest.id}`, started);
-      if (reply !== -1) return throwIfScriptError('applyMemory', reply);
+      if (reply !== -1) {
+        throwIfScriptError('applyMemory', reply);
+        return this.observe('deduped', reply, started);
+      }
       log.info('remember.bump_target_gone', { turn_id: turn.turnId, memory_id: nearest.id });
     }
     const doc = longTerm.newDocument({ ...turn, text: turn.content, sourceThread: turn.threadId });
     const outcome: MemoryOutcome = { id: doc.id, deduped: false, existing_distance: existingDistance, kind: turn.kind };
     const reply = await this.run(turn, 'write', doc.id, JSON.stringify(doc), longTerm.ttlFor(turn.kind), outcome, `wrote ${doc.id} as ${turn.kind}`, started);
     throwIfScriptError('applyMemory', reply);
+    this.observe('written', reply, started);
+  }
+
+  /** Counts an outcome only when this delivery applied it (1), not when it found it applied (0). */
+  private observe(outcome: 'written' | 'deduped', reply: number, started: number): void {
+    if (reply !== 1 || !this.deps.metrics) return;
+    this.deps.metrics.memoryWrites.inc({ outcome });
+    this.deps.metrics.stageSeconds.observe({ stage: 'remember' }, (performance.now() - started) / 1000);
   }
 
   private run(
