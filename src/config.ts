@@ -38,6 +38,7 @@ export interface Config {
   consolidateThreshold: number | undefined;
   consolidateIntervalMs: number;
   metricsPort: number;
+  apiOnly: boolean;
 }
 
 type Parse<T> = (raw: string, name: string) => T;
@@ -151,6 +152,8 @@ export const SETTINGS = [
     help: 'how often the consolidator worker schedules a pass' }),
   setting({ key: 'metricsPort', env: 'AGENTMEM_METRICS_PORT', flag: 'metrics-port', defaultValue: 9464, parse: integer(0, 65535),
     help: "worker: port of its /metrics, /healthz and /readyz (serve has them on its API port); 0 = none" }),
+  setting({ key: 'apiOnly', env: 'AGENTMEM_API_ONLY', flag: 'api-only', defaultValue: false, parse: boolean,
+    help: 'serve: run the HTTP API without the pipeline workers (run them with `agentmem worker`)' }),
 ] as const satisfies readonly Setting[];
 
 export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze(

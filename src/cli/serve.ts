@@ -29,7 +29,7 @@ async function serve(mem: AgentMem & { embedder: TextEmbedder }, config: Config,
     log.info('seed.done', { cleared, written: seeded.filter((r) => r.written).length, deduped: seeded.filter((r) => r.deduped).length });
   }
   const stopRequested = untilSignal();
-  const service = await startService(mem, config, log);
+  const service = await startService(mem, config, log, { workers: !config.apiOnly });
   const signal = await stopRequested;
   log.info('serve.stopping', { signal });
   await service.stop();
