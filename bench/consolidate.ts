@@ -7,7 +7,6 @@
  *   npm run bench:consolidate [-- --memories 10000 --duplicate-share 0.1]
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -16,6 +15,7 @@ import { loadConfig } from '../src/config.js';
 import { Consolidator } from '../src/consolidation/consolidator.js';
 import { createLogger } from '../src/log.js';
 import type { MemoryDocument } from '../src/memory/long-term.js';
+import { freePort } from '../src/net.js';
 import { PACKAGE_ROOT } from '../src/paths.js';
 import { findOrProvisionRedis, startRedis } from '../src/provision/redis-server.js';
 import { connectRedis } from '../src/redis/connection.js';
@@ -25,15 +25,6 @@ const total = Number(values.memories);
 const duplicateShare = Number(values['duplicate-share']);
 const SCOPES = [['alice', 'work'], ['alice', 'home'], ['bob', 'work'], ['carol', 'default'], ['dave', 'default']] as const;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer().once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 /** Deterministic unit vectors (xorshift), and a near neighbour of one. */
 function unit(seed: number): number[] {

@@ -12,7 +12,6 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -22,6 +21,7 @@ import type { Embedder } from '../src/embedder/embedder.js';
 import { createLogger } from '../src/log.js';
 import type { EventRecord } from '../src/memory/events.js';
 import type { TurnResult } from '../src/pipeline/turns.js';
+import { freePort } from '../src/net.js';
 import { PACKAGE_ROOT } from '../src/paths.js';
 import { sampleTexts } from './texts.js';
 import { findOrProvisionRedis, startRedis } from '../src/provision/redis-server.js';
@@ -57,17 +57,6 @@ function percentile(values: number[], p: number): number {
 }
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const say = (line: string): void => void process.stderr.write(line + '\n');
-
-/** A port that was free a moment ago (Redis and our server must be told one). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer().once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 /** `agentmem serve` as a child process, resolved once GET /readyz answers 200. */
 async function startServer(redisUrl: string): Promise<{ url: string; pid: number; stop(): Promise<void> }> {

@@ -26,15 +26,13 @@
   Events: turn_appended:<role> with the outcome as detail (the reference demos' turn event).
 ]]
 -- @include nowTs
+-- @include ackDelete
 
 local turnKey, memoryKey, eventsKey, rememberKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local group, entryId, mode = ARGV[1], ARGV[2], ARGV[3]
 local eventsMaxLen, channel, turnId, turnTtl = ARGV[10], ARGV[11], ARGV[12], tonumber(ARGV[13])
 
-local function ack()
-  redis.call('XACK', rememberKey, group, entryId)
-  redis.call('XDEL', rememberKey, entryId)
-end
+local function ack() ackDelete(rememberKey, group, entryId) end
 
 if redis.call('HEXISTS', turnKey, 'memory') == 1 then
   ack()

@@ -25,16 +25,14 @@
   Events: recall_ready; turn_appended:<role> (empty detail) when remember is skip.
 ]]
 -- @include nowTs
+-- @include ackDelete
 
 local turnKey, eventsKey, rememberKey, ingestKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local group, entryId = ARGV[1], ARGV[2]
 local remember, turnId, role = ARGV[7], ARGV[9], ARGV[13]
 local eventsMaxLen, channel, turnTtl = ARGV[15], ARGV[16], tonumber(ARGV[17])
 
-local function ack()
-  redis.call('XACK', ingestKey, group, entryId)
-  redis.call('XDEL', ingestKey, entryId)
-end
+local function ack() ackDelete(ingestKey, group, entryId) end
 
 if redis.call('HEXISTS', turnKey, 'recall') == 1 then
   ack()

@@ -25,10 +25,9 @@ export interface StageDeps {
   metrics?: Metrics;
 }
 
-/** An ingest entry, checked: workers never trust what they read from a stream. */
-function parseIngest(entry: StreamEntry) {
+/** The fields every pipeline entry carries, checked: workers never trust what they read from a stream. */
+function parseTurnFields(entry: StreamEntry) {
   const f = entry.fields;
-  const remember = f.remember === 'skip' ? 'skip' : v.kind(f.remember, 'remember');
   return {
     entryId: entry.id,
     turnId: v.memoryId(f.turn_id, 'turn_id'),
@@ -37,7 +36,14 @@ function parseIngest(entry: StreamEntry) {
     namespace: v.scopeValue(f.namespace, 'namespace'),
     role: v.role(f.role),
     content: v.memoryText(f.content, 'content'),
-    remember,
+  };
+}
+
+function parseIngest(entry: StreamEntry) {
+  const f = entry.fields;
+  return {
+    ...parseTurnFields(entry),
+    remember: f.remember === 'skip' ? ('skip' as const) : v.kind(f.remember, 'remember'),
     k: v.positiveInt(Number(f.k), 'k', 100),
     threshold: v.distanceThreshold(Number(f.threshold), 'threshold'),
     acceptedTs: Number(f.accepted_ts),
@@ -132,17 +138,7 @@ function parseRemember(entry: StreamEntry) {
   if (!bytes || bytes.length !== 384 * 4) throw new Error('embedding: expected 1536 bytes');
   const embedding = new Float32Array(384);
   for (let i = 0; i < 384; i++) embedding[i] = bytes.readFloatLE(i * 4);
-  return {
-    entryId: entry.id,
-    turnId: v.memoryId(f.turn_id, 'turn_id'),
-    threadId: v.threadId(f.thread_id),
-    user: v.scopeValue(f.user, 'user'),
-    namespace: v.scopeValue(f.namespace, 'namespace'),
-    kind: v.kind(f.kind),
-    role: v.role(f.role),
-    content: v.memoryText(f.content, 'content'),
-    embedding,
-  };
+  return { ...parseTurnFields(entry), kind: v.kind(f.kind), embedding };
 }
 
 /**
