@@ -85,6 +85,21 @@ describe('consolidator', () => {
     expect(survivor?.hit_count).toBe(19);
   });
 
+  it('resumes an interrupted pass from the cursor it left for a scope, and clears the cursor when done', async () => {
+    const base = unitVector(41);
+    for (let i = 0; i < 6; i++) await put(`60000000${String(i).padStart(4, '0')}`, nearVector(base, 4100 + i), { user: 'resume' });
+    const older = clock;
+    for (let i = 6; i < 12; i++) await put(`60000000${String(i).padStart(4, '0')}`, nearVector(unitVector(42), 4200 + i), { user: 'resume' });
+    // As if a pass had died after scanning the scope up to `older`: the next pass starts there.
+    await t.redis.hset(t.keys.consolidatorProgress, JSON.stringify(['resume', 'default', 'semantic']), String(older + 0.5));
+    const summary = await consolidator().runPass();
+    expect(summary.merged).toBe(5);
+    expect(await ids('resume')).toHaveLength(12 - 5);
+    expect(await t.redis.exists(t.keys.consolidatorProgress)).toBe(0);
+    expect((await consolidator().runPass()).merged).toBe(5);
+    expect(await ids('resume')).toHaveLength(2);
+  });
+
   it('leaves no pair within the threshold after writers race it, and deletes nothing outside a duplicate group', async () => {
     const facts = Array.from({ length: 12 }, (_, i) => unitVector(1000 + i));
     const loners = Array.from({ length: 15 }, (_, i) => unitVector(2000 + i));
