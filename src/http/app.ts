@@ -14,6 +14,7 @@ import { readTurn } from '../pipeline/turns.js';
 import type { TurnWaiter } from '../pipeline/waiter.js';
 import { listModules, missingModules } from '../redis/connection.js';
 import * as v from '../validate.js';
+import { legacyRoutes } from './legacy.js';
 import { streamEvents } from './sse.js';
 
 export interface ApiDeps {
@@ -175,6 +176,7 @@ export function createApp(deps: ApiDeps): Express {
     });
   }));
 
+  app.use(legacyRoutes(deps));
   app.use((req, _res, next) => next(new NotFound('route', `${req.method} ${req.path}`)));
   app.use(errorHandler(log, metrics));
   return app;

@@ -1,0 +1,116 @@
+import express, { type Request, type Router } from 'express';
+import { ValidationError } from '../errors.js';
+import { DEFAULT_SCOPE, seedMemories } from '../memory/seed.js';
+import { parseTurnInput } from '../pipeline/ingest.js';
+import * as v from '../validate.js';
+import type { ApiDeps } from './app.js';
+
+const STACK_LABEL = 'agentmem (TypeScript, Redis Streams pipeline)';
+const SYNC_WAIT_MS = 30_000;
+
+type Handler = (req: Request, res: express.Response) => Promise<void>;
+const route = (handler: Handler) => (req: Request, res: express.Response, next: express.NextFunction) => handler(req, res).catch(next);
+
+/** A form field as a string, or the fallback when absent or empty (the demos' forms send empty strings). */
+function field(req: Request, name: string, fallback: string): string {
+  const body = (req.body ?? {}) as Record<string, unknown>;
+  const value = body[name] ?? req.query[name];
+  return typeof value === 'string' && value !== '' ? value : fallback;
+}
+
+/**
+ * The reference demos' routes (GET /state, POST /turn, /new_thread, /reset, /drop_memory), with
+ * their form fields and response shapes, so a client written for them works unchanged. Turns go
+ * through the pipeline and are answered once done.
+ *
+ * Legacy behaviour, kept on purpose: a request without `thread_id` uses one default thread per
+ * process, which /new_thread replaces — shared by every such client, as in the demos. The /v1 API
+ * never keeps a current thread.
+ */
+export function legacyRoutes(deps: ApiDeps): Router {
+  const { keys, working, longTerm, events, embedder, ingest, waiter, config } = deps;
+  let defaultThread = v.newId();
+  const threadOf = (req: Request): string => v.threadId(field(req, 'thread_id', defaultThread));
+  const scopeOf = (req: Request) => ({
+    user: v.scopeValue(field(req, 'user', DEFAULT_SCOPE.user), 'user'),
+    namespace: v.scopeValue(field(req, 'namespace', DEFAULT_SCOPE.namespace), 'namespace'),
+  });
+
+  const router = express.Router();
+  router.use(express.urlencoded({ extended: false, limit: config.maxBodyBytes }));
+
+  router.get('/state', route(async (req, res) => {
+    const scope = scopeOf(req);
+    const threadId = threadOf(req);
+    const [info, session, memories, recent] = await Promise.all([
+      longTerm.indexInfo(), working.load(threadId), longTerm.list(scope, 200), events.recent(threadId, 20),
+    ]);
+    res.json({
+      index: {
+        num_docs: info.numDocs, indexing_failures: info.indexingFailures, index_name: keys.indexName, model: embedder.modelId,
+        session_ttl_seconds: config.sessionTtlSeconds, dedup_threshold: config.dedupThreshold,
+        default_recall_threshold: config.recallThreshold, stack_label: STACK_LABEL,
+      },
+      thread_id: threadId, session, memories, events: recent, recalled: [],
+    });
+  }));
+
+  router.post('/turn', route(async (req, res) => {
+    const threadId = threadOf(req);
+    const scope = scopeOf(req);
+    if (field(req, 'action', 'turn') === 'goal') {
+      const goal = v.optionalText(field(req, 'text', ''), 'text');
+      await working.setGoal(threadId, goal, { user: scope.user });
+      await events.record(threadId, 'goal_set', goal);
+      res.json({ thread_id: threadId, goal });
+      return;
+    }
+    const rawThreshold = Number(field(req, 'threshold', String(config.recallThreshold)));
+    if (!Number.isFinite(rawThreshold)) throw new ValidationError('threshold', 'must be a number');
+    const turn = parseTurnInput(threadId, {
+      content: field(req, 'text', ''), role: field(req, 'role', 'user'), remember: field(req, 'kind', 'episodic'),
+      user: scope.user, namespace: scope.namespace, threshold: Math.min(2, Math.max(0, rawThreshold)),
+    }, config);
+    const accepted = await ingest.accept(turn);
+    const result = await waiter.waitFor(accepted.turnId, SYNC_WAIT_MS);
+    if (!result || result.status !== 'done') {
+      res.status(result?.status === 'failed' ? 500 : 504).json({ error: { message: result?.error ?? `turn ${accepted.turnId} not done in time` }, turn_id: accepted.turnId });
+      return;
+    }
+    res.json({
+      thread_id: threadId,
+      write_skipped: result.memory === null,
+      memory_id: result.memory?.id ?? null,
+      deduped: result.memory?.deduped ?? false,
+      existing_distance: result.memory?.existing_distance ?? null,
+      kind: turn.remember,
+      recalled: result.recall ?? [],
+      embed_ms: result.timings.embed_ms ?? null,
+      recall_ms: result.timings.recall_ms ?? null,
+      write_ms: result.timings.remember_ms ?? null,
+      turn_id: result.turn_id,
+    });
+  }));
+
+  router.post('/new_thread', route(async (req, res) => {
+    const scope = scopeOf(req);
+    defaultThread = v.newId();
+    await working.start(defaultThread, { user: scope.user });
+    await events.record(defaultThread, 'thread_started', `user=${scope.user} namespace=${scope.namespace}`);
+    res.json({ thread_id: defaultThread });
+  }));
+
+  router.post('/reset', route(async (req, res) => {
+    const scope = scopeOf(req);
+    await longTerm.clearScope(scope);
+    const seeded = await seedMemories(longTerm, embedder, scope);
+    res.json({ seeded: seeded.filter((r) => r.written).length });
+  }));
+
+  router.post('/drop_memory', route(async (req, res) => {
+    const memoryId = v.memoryId(field(req, 'memory_id', ''), 'memory_id');
+    res.json({ deleted: await longTerm.delete(memoryId), memory_id: memoryId });
+  }));
+
+  return router;
+}
