@@ -17,8 +17,8 @@ export interface Keys {
   readonly deadLetterStream: string;
   /** Pub/Sub channel announcing each finished (done or failed) turn id. */
   readonly turnDoneChannel: string;
-  /** memory_consolidated events, one per merge. */
-  readonly consolidationLog: string;
+  /** Changes to long-term memory not tied to a thread: memory_consolidated, memory_dropped, scope_reset. */
+  readonly memoryLog: string;
   /** Held by the one consolidation pass running at a time. */
   readonly consolidatorLock: string;
   /** Where an interrupted consolidation pass resumes: scope → last created_ts scanned. */
@@ -44,7 +44,7 @@ export function createKeys(config: Pick<Config, 'indexName' | 'sessionPrefix' | 
     rememberStream: `${p}stream:remember`,
     deadLetterStream: `${p}stream:deadletter`,
     turnDoneChannel: `${p}channel:turn-done`,
-    consolidationLog: `${p}stream:consolidations`,
+    memoryLog: `${p}stream:memory-events`,
     consolidatorLock: `${p}consolidator:lock`,
     consolidatorProgress: `${p}consolidator:progress`,
     bullPrefix: `${p}bull`,

@@ -61,7 +61,7 @@ describe('consolidator', () => {
     expect((await t.longTerm.get('c00000000001'))?.hit_count).toBe(1);
     expect(await t.redis.ttl(t.keys.memory('c00000000001'))).toBeGreaterThan(4900);
 
-    const log = await t.redis.xrange(t.keys.consolidationLog, '-', '+');
+    const log = await t.redis.xrange(t.keys.memoryLog, '-', '+');
     const merges = log.map(([, fields]) => JSON.parse(fields[3] as string) as { survivor: string; merged: string });
     expect(merges.map((m) => `${m.survivor}<-${m.merged}`).sort()).toEqual(['a00000000001<-a00000000002', 'a00000000001<-a00000000003', 'c00000000001<-c00000000002']);
     expect(await t.redis.exists(t.keys.consolidatorProgress)).toBe(0);

@@ -173,7 +173,7 @@ export class Consolidator {
     let merged = 0;
     for (const duplicate of duplicates) {
       const hits = await this.redis.mergeMemories(
-        this.keys.memory(survivor.id), this.keys.memory(duplicate.id), this.keys.consolidationLog,
+        this.keys.memory(survivor.id), this.keys.memory(duplicate.id), this.keys.memoryLog,
         survivor.id, duplicate.id, duplicate.distance, this.logMaxLen,
       );
       if (hits < 0) continue;

@@ -13,6 +13,7 @@ import { parseTurnInput, type Ingest } from '../pipeline/ingest.js';
 import { readTurn } from '../pipeline/turns.js';
 import type { TurnWaiter } from '../pipeline/waiter.js';
 import { listModules, missingModules } from '../redis/connection.js';
+import { WEB_DIR } from '../paths.js';
 import * as v from '../validate.js';
 import { legacyRoutes } from './legacy.js';
 import { streamEvents } from './sse.js';
@@ -72,6 +73,7 @@ export function createApp(deps: ApiDeps): Express {
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
+  app.use(express.static(WEB_DIR));
 
   // The app is built only after the model has loaded, so only Redis and the index can fail here.
   app.get('/readyz', route(readiness(redis, longTerm)));
@@ -137,6 +139,10 @@ export function createApp(deps: ApiDeps): Express {
   app.get('/v1/threads/:thread_id/events', route(async (req, res) => {
     const threadId = v.threadId(param(req, 'thread_id'));
     await streamEvents(redis, keys.events(threadId), threadId, req, res, log);
+  }));
+
+  app.get('/v1/memories/events', route(async (req, res) => {
+    await streamEvents(redis, keys.memoryLog, 'memories', req, res, log);
   }));
 
   app.get('/v1/memories', route(async (req, res) => {

@@ -189,8 +189,17 @@ export class LongTermMemory {
     };
   }
 
+  /** Deletes one memory; a deletion is logged on the memory log so open pages can drop it too. */
   async delete(memoryId: string): Promise<boolean> {
-    return (await this.redis.del(this.keys.memory(v.memoryId(memoryId)))) === 1;
+    const id = v.memoryId(memoryId);
+    const deleted = (await this.redis.del(this.keys.memory(id))) === 1;
+    if (deleted) await this.logChange('memory_dropped', { memory_id: id });
+    return deleted;
+  }
+
+  /** Appends to the memory log (the stream behind GET /v1/memories/events). */
+  async logChange(action: string, detail: Record<string, unknown>): Promise<void> {
+    await this.redis.xadd(this.keys.memoryLog, 'MAXLEN', '~', 10_000, '*', 'action', action, 'detail', JSON.stringify(detail), 'ts', (Date.now() / 1000).toFixed(3));
   }
 
   /** Deletes every memory of one user+namespace, and nothing else. Returns how many were deleted. */
@@ -202,7 +211,10 @@ export class LongTermMemory {
         'FT.SEARCH', this.keys.indexName, scopeFilter(scope), 'NOCONTENT', 'LIMIT', 0, CLEAR_PAGE, 'DIALECT', 2,
       )) as [number, ...string[]];
       const keys = reply.slice(1) as string[];
-      if (keys.length === 0) return deleted;
+      if (keys.length === 0) {
+        if (deleted > 0) await this.logChange('scope_cleared', { ...scope, deleted });
+        return deleted;
+      }
       const removed = await this.redis.unlink(...keys);
       // Keys that vanished on their own (expiry) still leave the index; stop rather than spin.
       if (removed === 0) return deleted;
