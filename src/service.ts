@@ -4,6 +4,7 @@ import type { Config } from './config.js';
 import type { TextEmbedder } from './embedder/threaded.js';
 import { createApp } from './http/app.js';
 import type { Logger } from './log.js';
+import { watchExpiries } from './memory/expiries.js';
 import { Metrics } from './metrics.js';
 import { defaultConsumerName } from './pipeline/consumer.js';
 import { Ingest } from './pipeline/ingest.js';
@@ -36,6 +37,7 @@ export async function startService(
     await startEmbedRecallWorker(deps, mem.embedder, consumer),
     await startRememberWorker(deps, consumer),
   ];
+  const stopWatchingExpiries = await watchExpiries(mem.redis, mem.keys, mem.longTerm, log);
   const ingest = new Ingest(mem.redis, mem.keys, config);
   const waiter = new TurnWaiter(mem.redis, mem.keys);
   const app = createApp({ ...deps, ingest, waiter });
@@ -62,6 +64,7 @@ export async function startService(
         clearTimeout(cut);
         await Promise.all(workers.map((w) => w.stop()));
         await waiter.close();
+        await stopWatchingExpiries();
       })()),
   };
 }

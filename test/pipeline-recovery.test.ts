@@ -61,6 +61,29 @@ describe('Server-Sent Events', () => {
   });
 });
 
+describe('the memory log', () => {
+  let s: TestService;
+  beforeAll(async () => {
+    s = await startTestService({}, { workers: false });
+  });
+  afterAll(async () => {
+    await s.stop();
+  });
+
+  it('streams drops and expiries to SSE clients (GET /v1/memories/events)', async (ctx) => {
+    const notifications = (await s.redis.config('GET', 'notify-keyspace-events')) as string[];
+    if (!/E/.test(notifications[1] ?? '') || !/[xA]/.test(notifications[1] ?? '')) return ctx.skip(); // a REDIS_URL without expired-key events
+    const client = await openSse(`${s.service.url}/v1/memories/events`);
+    const embedding = await (await testEmbedder()).embedOne('A memory that expires.');
+    const short = await s.longTerm.remember({ text: 'A memory that expires.', embedding, user: 'log', namespace: 'default', kind: 'episodic', sourceThread: 'abcdefabcdef', ttlSeconds: 1 });
+    const dropped = await s.longTerm.remember({ text: 'A memory that is dropped.', embedding: await (await testEmbedder()).embedOne('A memory that is dropped.'), user: 'log', namespace: 'default', kind: 'semantic', sourceThread: 'abcdefabcdef' });
+    await s.longTerm.delete(dropped.id);
+    await client.until((events) => events.some((e) => e.action === 'memory_expired' && e.detail.includes(short.id)), 10_000);
+    client.close();
+    expect(client.events.map((e) => e.action)).toEqual(['memory_dropped', 'memory_expired']);
+  });
+});
+
 describe('remember stage under redelivery', () => {
   let s: TestService;
   beforeAll(async () => {

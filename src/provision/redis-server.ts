@@ -114,6 +114,8 @@ export async function startRedis(installation: RedisInstallation, options: Start
     '--port', String(options.port), '--bind', '127.0.0.1', '--protected-mode', 'yes',
     '--dir', options.dataDir, '--logfile', 'redis.log', '--daemonize', 'no',
     '--appendonly', 'no', '--save', options.persist ? '60 1' : '',
+    // Expired-key events let the service tell open pages that a memory expired (see watchExpiries).
+    '--notify-keyspace-events', 'Ex',
     ...installation.modules.flatMap((m) => ['--loadmodule', m]),
   ];
   const child = spawn(installation.server, args, { stdio: 'ignore' });
