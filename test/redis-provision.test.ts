@@ -50,6 +50,8 @@ describe('Redis resolution', () => {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, REDIS_URL: '' },
     });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     const firstLine = await new Promise<string>((resolve, reject) => {
       child.stdout.once('data', (chunk: Buffer) => resolve(chunk.toString().trim()));
       child.once('exit', (code) => reject(new Error(`exited ${code}`)));
@@ -57,6 +59,7 @@ describe('Redis resolution', () => {
     expect(firstLine).toBe(`redis://127.0.0.1:${port}`);
     const exited = new Promise<string>((resolve) => child.once('exit', (code, signal) => resolve(`code ${code} signal ${signal}`)));
     child.kill('SIGTERM');
-    expect(await exited).toBe('code 0 signal null');
+    expect({ exit: await exited, stderr }).toEqual({ exit: 'code 0 signal null', stderr: expect.any(String) });
+    expect(stderr).toContain('"event":"redis.reused"');
   });
 });

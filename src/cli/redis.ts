@@ -9,10 +9,11 @@ export const redisCommand: Command = {
   usage: 'agentmem redis [options]',
   settings: ['redisUrl', 'embeddedRedisPort', 'cacheDir', 'logLevel'],
   async run(config) {
+    // Listen first: whoever reads the URL may signal us at once, and a signal during start-up
+    // must still stop a server we started.
+    const stopRequested = untilSignal();
     const log = createLogger(config.logLevel);
     const server = await resolveRedis(config, log);
-    // Listen before printing: whoever reads the URL may signal us at once.
-    const stopRequested = untilSignal();
     process.stdout.write(server.url + '\n');
     const signal = await stopRequested;
     log.info('redis.stopping', { signal, origin: server.origin });

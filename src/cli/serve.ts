@@ -12,23 +12,23 @@ export const serveCommand: Command = {
   summary: 'Run agentmem: Redis (embedded unless REDIS_URL), the model, the index, the seed memories, the HTTP API and both pipeline workers.',
   usage: 'agentmem serve [options]',
   async run(config) {
+    const stopRequested = untilSignal();
     const log = createLogger(config.logLevel);
     const mem = await openAgentMem(config, log);
     try {
-      return await serve(mem, config, log);
+      return await serve(mem, config, log, stopRequested);
     } finally {
       await mem.close();
     }
   },
 };
 
-async function serve(mem: AgentMem & { embedder: TextEmbedder }, config: Config, log: Logger): Promise<number> {
+async function serve(mem: AgentMem & { embedder: TextEmbedder }, config: Config, log: Logger, stopRequested: Promise<NodeJS.Signals>): Promise<number> {
   if (!config.noReset) {
     const cleared = await mem.longTerm.clearScope(DEFAULT_SCOPE);
     const seeded = await seedMemories(mem.longTerm, mem.embedder);
     log.info('seed.done', { cleared, written: seeded.filter((r) => r.written).length, deduped: seeded.filter((r) => r.deduped).length });
   }
-  const stopRequested = untilSignal();
   const service = await startService(mem, config, log, { workers: !config.apiOnly });
   const signal = await stopRequested;
   log.info('serve.stopping', { signal });

@@ -1,15 +1,17 @@
 /**
- * Resolves on the first SIGINT or SIGTERM, so the caller can shut down in order; a second signal
- * exits at once, for when a graceful shutdown hangs.
+ * Resolves on the first SIGINT or SIGTERM, so the caller can shut down in order; a further signal
+ * exits at once, for when a graceful shutdown hangs. The listeners stay installed from the first
+ * call on: removing and re-adding them would leave a moment in which a signal kills the process.
  */
 export function untilSignal(): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
-    const first = (signal: NodeJS.Signals): void => {
-      process.once('SIGINT', () => process.exit(130));
-      process.once('SIGTERM', () => process.exit(143));
-      resolve(signal);
+    let received = 0;
+    const onSignal = (signal: NodeJS.Signals): void => {
+      received += 1;
+      if (received === 1) resolve(signal);
+      else process.exit(signal === 'SIGINT' ? 130 : 143);
     };
-    process.once('SIGINT', first);
-    process.once('SIGTERM', first);
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
   });
 }
