@@ -17,7 +17,7 @@ export interface Keys {
   readonly deadLetterStream: string;
   /** Pub/Sub channel announcing each finished (done or failed) turn id. */
   readonly turnDoneChannel: string;
-  /** Changes to long-term memory not tied to a thread: memory_consolidated, memory_dropped, scope_reset. */
+  /** Changes to long-term memory, whoever made them: written, deduped, consolidated, dropped, cleared, expired. */
   readonly memoryLog: string;
   /** Held by the one consolidation pass running at a time. */
   readonly consolidatorLock: string;

@@ -63,6 +63,10 @@ describe('the demo page', () => {
     await expect.poll(() => memoryRow(second, seed).locator('td').nth(3).textContent()).toBe('1');
     await expect.poll(() => second.locator('#wm-turns').textContent()).toBe('2');
 
+    // A memory written from another thread (another client) appears without a reload.
+    await s.post('/v1/threads/another-client/turns?wait=10000', { content: 'The user collects vintage stamps.', remember: 'semantic' });
+    await expect.poll(() => memoryRow(second, 'The user collects vintage stamps.').count()).toBe(1);
+
     // Dropped in one tab, gone from the other without a reload.
     const peanuts = 'The user is allergic to peanuts';
     await memoryRow(page, peanuts).locator('button').click();

@@ -66,3 +66,40 @@ describe('writeMemory-1.lua', () => {
     expect(await t.redis.ttl(key)).toBe(-1);
   });
 });
+
+describe('acceptTurn-5.lua', () => {
+  const accept = (turnId: string, idem: string | null, maxBacklog = 100) =>
+    t.redis.acceptTurn(
+      t.keys.session('acc000000001'), t.keys.ingestStream, t.keys.events('acc000000001'), t.keys.turn(turnId), t.keys.idempotency('acc000000001', idem ?? ''),
+      'acc000000001', 'u', 'a', 'user', `content of ${turnId}`, 20, 60, turnId, 'ns', 'episodic', 5, 0.55, 1000, 600, idem === null ? '0' : '1', maxBacklog,
+    );
+
+  it('appends, queues and logs in one step; replays an idempotency key; refuses past the backlog bound without writing', async () => {
+    expect(await accept('aaaaaaaaaaa1', 'key-1')).toEqual([1, 'aaaaaaaaaaa1', 1, expect.stringMatching(/^\d+-\d+$/)]);
+    expect(await accept('aaaaaaaaaaa2', 'key-1')).toEqual([0, 'aaaaaaaaaaa1']);
+    expect(await t.redis.xlen(t.keys.ingestStream)).toBe(1);
+    expect(await t.redis.hget(t.keys.turn('aaaaaaaaaaa1'), 'status')).toBe('queued');
+    expect((await t.redis.xrange(t.keys.events('acc000000001'), '-', '+')).map(([, f]) => f[1])).toEqual(['thread_started', 'turn_accepted']);
+    expect(await accept('aaaaaaaaaaa3', null, 1)).toBe(-2);
+    expect(await t.redis.hget(t.keys.session('acc000000001'), 'turn_count')).toBe('1');
+    expect(await t.redis.exists(t.keys.turn('aaaaaaaaaaa3'))).toBe(0);
+  });
+});
+
+describe('mergeMemories-3.lua and releaseLock-1.lua', () => {
+  it('merge changes nothing when either memory is gone', async () => {
+    await t.redis.writeMemory(t.keys.memory('cccccccccccc'), JSON.stringify({ hit_count: 2 }), 0);
+    expect(await t.redis.mergeMemories(t.keys.memory('cccccccccccc'), t.keys.memory('dddddddddddd'), t.keys.memoryLog, 'cccccccccccc', 'dddddddddddd', 0.01, 100)).toBe(-1);
+    expect(await t.redis.call('JSON.GET', t.keys.memory('cccccccccccc'), '$.hit_count')).toBe('[2]');
+    expect(await t.redis.exists(t.keys.memoryLog)).toBe(0);
+  });
+
+  it('releases or extends a lock only for the token that holds it', async () => {
+    await t.redis.set(t.keys.consolidatorLock, 'mine', 'PX', 1000);
+    expect(await t.redis.releaseLock(t.keys.consolidatorLock, 'theirs', '')).toBe(0);
+    expect(await t.redis.releaseLock(t.keys.consolidatorLock, 'mine', 60_000)).toBe(1);
+    expect(await t.redis.pttl(t.keys.consolidatorLock)).toBeGreaterThan(50_000);
+    expect(await t.redis.releaseLock(t.keys.consolidatorLock, 'mine', '')).toBe(1);
+    expect(await t.redis.exists(t.keys.consolidatorLock)).toBe(0);
+  });
+});

@@ -196,10 +196,11 @@ export class RememberStage {
     outcome: MemoryOutcome, detail: string, started: number,
   ): Promise<number> {
     const { redis, keys, config } = this.deps;
+    const logDetail = { memory_id: memoryId, user: turn.user, namespace: turn.namespace, kind: turn.kind, turn_id: turn.turnId };
     return redis.applyMemory(
-      keys.turn(turn.turnId), keys.memory(memoryId), keys.events(turn.threadId), keys.rememberStream,
+      keys.turn(turn.turnId), keys.memory(memoryId), keys.events(turn.threadId), keys.rememberStream, keys.memoryLog,
       REMEMBER_GROUP, turn.entryId, mode, doc, ttl, JSON.stringify(outcome), round(performance.now() - started), turn.role, detail,
-      config.eventsMaxLen, keys.turnDoneChannel, turn.turnId, config.turnTtlSeconds,
+      config.eventsMaxLen, keys.turnDoneChannel, turn.turnId, config.turnTtlSeconds, JSON.stringify(logDetail),
     );
   }
 }

@@ -8,6 +8,7 @@
   Input:
     KEYS[1]  turn hash              KEYS[2]  memory key (the duplicate to bump, or the new one)
     KEYS[3]  event stream           KEYS[4]  remember stream
+    KEYS[5]  memory log (changes to long-term memory, followed by open pages)
     ARGV[1]  consumer group         ARGV[2]  remember entry id
     ARGV[3]  mode: bump | write     ARGV[4]  document JSON (write)
     ARGV[5]  document TTL in seconds, 0 = none (write)
@@ -16,6 +17,7 @@
     ARGV[9]  event detail (`wrote <id> as <kind>` or `deduped onto <id>`)
     ARGV[10] event stream MAXLEN ~  ARGV[11] channel announcing finished turns
     ARGV[12] turn_id                ARGV[13] turn hash TTL (s)
+    ARGV[14] memory log entry detail, JSON
 
   Output:
     1   applied
@@ -23,12 +25,13 @@
     -1  bump target no longer exists (expired or dropped): nothing written, entry left pending
     -2  write target already exists (id collision): nothing written, entry left pending
 
-  Events: turn_appended:<role> with the outcome as detail (the reference demos' turn event).
+  Events: turn_appended:<role> with the outcome as detail (the reference demos' turn event);
+  memory_written or memory_deduped on the memory log.
 ]]
 -- @include nowTs
 -- @include ackDelete
 
-local turnKey, memoryKey, eventsKey, rememberKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local turnKey, memoryKey, eventsKey, rememberKey, memoryLogKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local group, entryId, mode = ARGV[1], ARGV[2], ARGV[3]
 local eventsMaxLen, channel, turnId, turnTtl = ARGV[10], ARGV[11], ARGV[12], tonumber(ARGV[13])
 
@@ -52,6 +55,8 @@ local ts = nowTs()
 redis.call('HSET', turnKey, 'memory', ARGV[6], 'remember_ms', ARGV[7], 'status', 'done', 'done_ts', ts)
 redis.call('EXPIRE', turnKey, turnTtl)
 redis.call('XADD', eventsKey, 'MAXLEN', '~', eventsMaxLen, '*', 'action', 'turn_appended:' .. ARGV[8], 'detail', ARGV[9], 'ts', ts)
+redis.call('XADD', memoryLogKey, 'MAXLEN', '~', 10000, '*',
+  'action', mode == 'bump' and 'memory_deduped' or 'memory_written', 'detail', ARGV[14], 'ts', ts)
 redis.call('PUBLISH', channel, turnId)
 ack()
 return 1
