@@ -83,9 +83,4 @@ export class Ingest {
     const [created, id, turnCount] = reply as [number, string, number?];
     return created === 1 ? { turnId: id, threadId: turn.threadId, created: true, turnCount } : { turnId: id, threadId: turn.threadId, created: false };
   }
-
-  /** Turns accepted but not yet through embed-and-recall (the bound `maxBacklog` applies to). */
-  async backlog(): Promise<number> {
-    return this.redis.xlen(this.keys.ingestStream);
-  }
 }
