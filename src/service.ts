@@ -39,7 +39,7 @@ export async function startService(
   ];
   const stopWatchingExpiries = await watchExpiries(mem.redis, mem.keys, mem.longTerm, log);
   const ingest = new Ingest(mem.redis, mem.keys, config);
-  const waiter = new TurnWaiter(mem.redis, mem.keys);
+  const waiter = new TurnWaiter(mem.redis, mem.keys, mem.longTerm);
   const app = createApp({ ...deps, ingest, waiter });
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(config.port, config.host, () => resolve(s));

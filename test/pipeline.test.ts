@@ -51,6 +51,13 @@ describe('pipeline: ingest API and workers', () => {
     expect(again.memory).toMatchObject({ id: turn.memory?.id, deduped: true });
   });
 
+  it('reports recalled memories with their current TTL', async () => {
+    await s.post('/v1/threads/ttl-recall/turns?wait=10000', { content: 'The user is flying to Lisbon on Friday.', remember: 'episodic', user: 'ttl-recall' });
+    const turn = await json<TurnResult>(await s.post('/v1/threads/ttl-recall/turns?wait=10000', { content: 'When is the user flying to Lisbon?', remember: 'skip', user: 'ttl-recall' }));
+    expect(turn.recall?.[0]?.text).toBe('The user is flying to Lisbon on Friday.');
+    expect(turn.recall?.[0]?.ttl_seconds).toBeGreaterThan(604_800 - 60);
+  });
+
   it('treats a retried POST with the same Idempotency-Key as one turn', async () => {
     const headers = { 'Idempotency-Key': 'retry-abc-123' };
     const body = { content: 'The user asked to book a table for four.' };

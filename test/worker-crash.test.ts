@@ -38,7 +38,7 @@ function startWorker(name: 'embed-recall' | 'remember', metricsPort = 0): ChildP
 }
 
 async function turnsDone(ids: string[]): Promise<TurnResult[]> {
-  return (await Promise.all(ids.map((id) => readTurn(t.redis, t.keys, id)))).filter((r): r is TurnResult => r?.status === 'done');
+  return (await Promise.all(ids.map((id) => readTurn(t.redis, t.keys, t.longTerm, id)))).filter((r): r is TurnResult => r?.status === 'done');
 }
 
 async function until(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {

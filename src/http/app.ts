@@ -110,7 +110,7 @@ export function createApp(deps: ApiDeps): Express {
   }));
 
   app.get('/v1/turns/:turn_id', route(async (req, res) => {
-    const turn = await readTurn(redis, keys, param(req, 'turn_id'));
+    const turn = await readTurn(redis, keys, longTerm, param(req, 'turn_id'));
     if (!turn) throw new NotFound('turn', param(req, 'turn_id'));
     res.json(turn);
   }));

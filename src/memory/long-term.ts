@@ -154,14 +154,18 @@ export class LongTermMemory {
     return nearest ? { id: this.keys.memoryIdOf(nearest.key), distance: Number(nearest.fields.distance) } : null;
   }
 
-  /** Nearest memories in scope within `threshold`, nearest first. Never writes. */
-  async recall(input: RecallInput): Promise<MemoryRecord[]> {
+  /**
+   * Nearest memories in scope within `threshold`, nearest first. Never writes. With
+   * `withTtls: false` ttl_seconds stays null and one round trip is saved (the pipeline fills
+   * TTLs when a turn is read, where they are current anyway).
+   */
+  async recall(input: RecallInput, options: { withTtls?: boolean } = {}): Promise<MemoryRecord[]> {
     const scope = checkScope(input);
     const vector = v.embedding(input.embedding, EMBEDDING_DIMS);
     const k = v.positiveInt(input.k, 'k', 100);
     const threshold = v.distanceThreshold(input.threshold, 'threshold');
     const hits = (await this.knn(scopeFilter(scope), k, vector)).filter((h) => h.distance <= threshold);
-    return this.withTtls(hits);
+    return options.withTtls === false ? hits : this.withTtls(hits);
   }
 
   /** Memories in scope, newest first. */
@@ -254,7 +258,7 @@ export class LongTermMemory {
   }
 
   /** Fills ttl_seconds for a page of records in one round trip. */
-  private async withTtls<T extends MemoryRecord>(records: T[]): Promise<T[]> {
+  async withTtls<T extends MemoryRecord>(records: T[]): Promise<T[]> {
     if (records.length === 0) return records;
     const pipeline = this.redis.pipeline();
     for (const r of records) pipeline.ttl(this.keys.memory(r.id));

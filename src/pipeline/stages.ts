@@ -110,7 +110,7 @@ export class EmbedRecallStage {
   private async finish(turn: ReturnType<typeof parseIngest>, vector: Float32Array, embedMs: number): Promise<void> {
     const { redis, keys, longTerm, config } = this.deps;
     const started = performance.now();
-    const recall = await longTerm.recall({ user: turn.user, namespace: turn.namespace, embedding: vector, k: turn.k, threshold: turn.threshold });
+    const recall = await longTerm.recall({ user: turn.user, namespace: turn.namespace, embedding: vector, k: turn.k, threshold: turn.threshold }, { withTtls: false });
     const recallMs = performance.now() - started;
     const detail = { turn_id: turn.turnId, recall: recall.map((m) => ({ id: m.id, distance: m.distance })) };
     const reply = await redis.finishRecall(

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Keys } from '../keys.js';
-import type { MemoryRecord } from '../memory/long-term.js';
+import type { LongTermMemory, MemoryRecord } from '../memory/long-term.js';
 import * as v from '../validate.js';
 
 export type TurnStatus = 'queued' | 'done' | 'failed';
@@ -28,9 +28,11 @@ export interface TurnResult {
 
 const TIMING_FIELDS = ['recall_ts', 'done_ts', 'embed_ms', 'recall_ms', 'remember_ms'] as const;
 
-export async function readTurn(redis: Redis, keys: Keys, turnId: string): Promise<TurnResult | null> {
+/** A turn's status and results; recalled memories carry their TTL as of this read. */
+export async function readTurn(redis: Redis, keys: Keys, longTerm: Pick<LongTermMemory, 'withTtls'>, turnId: string): Promise<TurnResult | null> {
   const hash = await redis.hgetall(keys.turn(v.memoryId(turnId, 'turn_id')));
   if (!hash.turn_id) return null;
+  const recall = hash.recall ? await longTerm.withTtls(JSON.parse(hash.recall) as MemoryRecord[]) : null;
   const timings: TurnResult['timings'] = { accepted_ts: Number(hash.accepted_ts) };
   for (const field of TIMING_FIELDS) if (hash[field] !== undefined) timings[field] = Number(hash[field]);
   return {
@@ -38,7 +40,7 @@ export async function readTurn(redis: Redis, keys: Keys, turnId: string): Promis
     thread_id: hash.thread_id ?? '',
     status: (hash.status ?? 'queued') as TurnStatus,
     turn_count: Number(hash.turn_count ?? 0),
-    recall: hash.recall ? (JSON.parse(hash.recall) as MemoryRecord[]) : null,
+    recall,
     memory: hash.memory ? (JSON.parse(hash.memory) as MemoryOutcome) : null,
     timings,
     ...(hash.error ? { error: hash.error } : {}),

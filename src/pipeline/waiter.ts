@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Keys } from '../keys.js';
+import type { LongTermMemory } from '../memory/long-term.js';
 import { readTurn, type TurnResult } from './turns.js';
 
 /**
@@ -16,6 +17,7 @@ export class TurnWaiter {
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keys,
+    private readonly longTerm: Pick<LongTermMemory, 'withTtls'>,
   ) {
     this.subscriber = redis.duplicate();
     this.subscriber.on('error', () => undefined);
@@ -35,10 +37,10 @@ export class TurnWaiter {
     this.waiting.set(turnId, set);
     let timer: NodeJS.Timeout | undefined;
     try {
-      const now = await readTurn(this.redis, this.keys, turnId);
+      const now = await readTurn(this.redis, this.keys, this.longTerm, turnId);
       if (!now || now.status !== 'queued') return now;
       await Promise.race([woken, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
-      return await readTurn(this.redis, this.keys, turnId);
+      return await readTurn(this.redis, this.keys, this.longTerm, turnId);
     } finally {
       clearTimeout(timer);
       set.delete(wake);
