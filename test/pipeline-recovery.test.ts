@@ -169,3 +169,24 @@ describe('poisoned entries', () => {
     expect(await s.redis.xlen(s.keys.ingestStream)).toBe(0);
   });
 });
+
+describe('consumer groups over time', () => {
+  let s: TestService;
+  beforeAll(async () => {
+    s = await startTestService({ claimIdleMs: 300 });
+  });
+  afterAll(async () => {
+    await s.stop();
+  });
+
+  it('forget consumers that own nothing and have been quiet for ten claim-idle periods, and keep the live one', async () => {
+    const names = async () => ((await s.redis.xinfo('CONSUMERS', s.keys.rememberStream, 'remember')) as unknown[][]).map((c) => String(c[1]));
+    // A name left by a process that exited.
+    await s.redis.xgroup('CREATECONSUMER', s.keys.rememberStream, 'remember', 'gone-host-1-abcd');
+    const live = s.service.workers.find((w) => w.name === 'remember')?.consumer;
+    expect(await names()).toEqual(expect.arrayContaining(['gone-host-1-abcd', live]));
+    const deadline = Date.now() + 10_000;
+    while ((await names()).includes('gone-host-1-abcd') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    expect(await names()).toEqual([live]);
+  });
+});

@@ -67,6 +67,7 @@ export class StreamConsumer {
         if (Date.now() - this.lastSweep >= this.options.claimIdleMs / 2) {
           this.lastSweep = Date.now();
           const reclaimed = await this.reclaim();
+          await this.forgetIdleConsumers();
           if (reclaimed.length > 0) await this.options.handle(reclaimed);
         }
         const entries = await this.readNew();
@@ -107,6 +108,29 @@ export class StreamConsumer {
     const entries = claimed.filter(([, fields]) => fields !== null).map(toEntry);
     if (entries.length > 0) log.info('consumer.reclaimed', { stream, group, consumer, count: entries.length, ids: entries.map((e) => e.id) });
     return entries;
+  }
+
+  /**
+   * Removes consumers that own nothing and have not read for ten claim-idle periods (processes
+   * that exited, each leaving its name in the group). One with pending entries is kept: those are
+   * reclaimed first, and it goes on a later sweep.
+   */
+  private async forgetIdleConsumers(): Promise<void> {
+    const { stream, group, consumer, claimIdleMs, log } = this.options;
+    const forgetAfterMs = claimIdleMs * 10;
+    const consumers = (await this.redis.xinfo('CONSUMERS', stream, group)) as unknown[][];
+    for (const raw of consumers) {
+      const info = new Map<string, unknown>();
+      for (let i = 0; i + 1 < raw.length; i += 2) info.set(String(raw[i]), raw[i + 1]);
+      const name = String(info.get('name'));
+      // 'inactive' (Redis 7.2+) counts from the last successful read, -1 if it never read; 'idle'
+      // from the last attempt.
+      const inactive = Number(info.get('inactive') ?? -1);
+      const quietMs = inactive >= 0 ? inactive : Number(info.get('idle'));
+      if (name === consumer || Number(info.get('pending')) > 0 || !(quietMs > forgetAfterMs)) continue;
+      await this.redis.xgroup('DELCONSUMER', stream, group, name);
+      log.info('consumer.forgotten', { stream, group, forgotten: name, quiet_ms: quietMs });
+    }
   }
 
   private async readById(id: string): Promise<StreamEntry[]> {
