@@ -21,13 +21,13 @@ afterAll(async () => {
 });
 
 /** `agentmem worker <name>` as its own process, on this test's keys. */
-function startWorker(name: 'embed-recall' | 'remember', metricsPort = 0): ChildProcess {
+function startWorker(name: 'embed-recall' | 'remember', metricsPort = 0, consumerName = ''): ChildProcess {
   const c = t.config;
   const child = spawn(process.execPath, [join(PACKAGE_ROOT, 'dist/src/cli/main.js'), 'worker', name], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: {
       ...process.env,
-      REDIS_URL: inject('redisUrl'), AGENTMEM_MODEL_DIR: inject('modelDir'), AGENTMEM_LOG_LEVEL: 'warn', AGENTMEM_METRICS_PORT: String(metricsPort),
+      REDIS_URL: inject('redisUrl'), AGENTMEM_MODEL_DIR: inject('modelDir'), AGENTMEM_LOG_LEVEL: 'warn', AGENTMEM_METRICS_PORT: String(metricsPort), AGENTMEM_CONSUMER_NAME: consumerName,
       AGENTMEM_INDEX_NAME: c.indexName, AGENTMEM_SESSION_PREFIX: c.sessionPrefix, AGENTMEM_MEMORY_PREFIX: c.memoryPrefix,
       AGENTMEM_EVENTS_PREFIX: c.eventsPrefix, AGENTMEM_PIPELINE_PREFIX: c.pipelinePrefix,
       AGENTMEM_CLAIM_IDLE_MS: String(c.claimIdleMs), AGENTMEM_BATCH_SIZE: String(c.batchSize),
@@ -97,11 +97,10 @@ describe('a killed worker', () => {
 describe('a worker asked to stop', () => {
   it('serves /healthz, /readyz and /metrics while it runs, then exits 0 promptly on SIGTERM, leaving nothing pending', async () => {
     const port = await freePort();
-    const child = startWorker('remember', port);
+    const child = startWorker('remember', port, 'stopping-worker');
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-    const consumers = async () => ((await t.redis.xinfo('CONSUMERS', t.keys.rememberStream, REMEMBER_GROUP).catch(() => [])) as unknown[]).length;
-    const before = await consumers();
-    await until(async () => (await consumers()) > before, 30_000);
+    const consumers = async () => ((await t.redis.xinfo('CONSUMERS', t.keys.rememberStream, REMEMBER_GROUP).catch(() => [])) as unknown[][]).map((c) => String(c[1]));
+    await until(async () => (await consumers()).includes('stopping-worker'), 30_000);
     const base = `http://127.0.0.1:${port}`;
     await until(async () => (await fetch(`${base}/healthz`).catch(() => undefined))?.status === 200, 10_000);
     expect((await fetch(`${base}/readyz`)).status).toBe(200);
