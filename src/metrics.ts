@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Keys } from './keys.js';
+import { pairs } from './redis/reply.js';
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
@@ -53,8 +54,7 @@ async function groupsOf(redis: Redis, streams: string[]): Promise<{ stream: stri
   for (const stream of streams) {
     const groups = (await redis.xinfo('GROUPS', stream).catch(() => [])) as unknown[][];
     for (const raw of groups) {
-      const fields = new Map<string, unknown>();
-      for (let i = 0; i + 1 < raw.length; i += 2) fields.set(String(raw[i]), raw[i + 1]);
+      const fields = pairs(raw);
       out.push({ stream, name: String(fields.get('name')), pending: Number(fields.get('pending') ?? 0), lag: Number(fields.get('lag') ?? 0) });
     }
   }

@@ -5,6 +5,7 @@ import type { Logger } from '../log.js';
 import type { MemoryDocument } from '../memory/long-term.js';
 import type { Metrics } from '../metrics.js';
 import { escapeTag, knnSearchArgs, parseSearchReply } from '../query.js';
+import { pairs } from '../redis/reply.js';
 import { loadScripts } from '../redis/scripts.js';
 
 export interface ConsolidatorOptions {
@@ -114,9 +115,8 @@ export class Consolidator {
       'FT.AGGREGATE', this.keys.indexName, '*', 'GROUPBY', 3, '@user', '@namespace', '@kind', 'LIMIT', 0, 1_000_000, 'DIALECT', 2,
     )) as unknown[];
     return (reply.slice(1) as string[][]).map((row) => {
-      const fields = new Map<string, string>();
-      for (let i = 0; i + 1 < row.length; i += 2) fields.set(String(row[i]), String(row[i + 1]));
-      return { user: fields.get('user') ?? '', namespace: fields.get('namespace') ?? '', kind: fields.get('kind') ?? '' };
+      const fields = pairs(row);
+      return { user: String(fields.get('user') ?? ''), namespace: String(fields.get('namespace') ?? ''), kind: String(fields.get('kind') ?? '') };
     }).filter((s) => s.user && s.namespace && s.kind);
   }
 

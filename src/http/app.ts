@@ -1,4 +1,4 @@
-import express, { type ErrorRequestHandler, type Express, type NextFunction, type Request, type Response } from 'express';
+import express, { type ErrorRequestHandler, type Express, type Request } from 'express';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config.js';
 import type { TextEmbedder } from '../embedder/threaded.js';
@@ -13,9 +13,11 @@ import { parseTurnInput, type Ingest } from '../pipeline/ingest.js';
 import { readTurn } from '../pipeline/turns.js';
 import type { TurnWaiter } from '../pipeline/waiter.js';
 import { listModules, missingModules } from '../redis/connection.js';
+import { pairs } from '../redis/reply.js';
 import { WEB_DIR } from '../paths.js';
 import * as v from '../validate.js';
 import { legacyRoutes } from './legacy.js';
+import { route, type Handler } from './route.js';
 import { streamEvents } from './sse.js';
 
 export interface ApiDeps {
@@ -34,10 +36,6 @@ export interface ApiDeps {
 
 const MAX_WAIT_MS = 30_000;
 
-type Handler = (req: Request, res: Response) => Promise<void>;
-
-/** Lets async handlers throw: express 5 forwards rejections to the error handler. */
-const route = (handler: Handler) => (req: Request, res: Response, next: NextFunction) => handler(req, res).catch(next);
 
 function body(req: Request): Record<string, unknown> {
   if (typeof req.body !== 'object' || req.body === null || Array.isArray(req.body)) {
@@ -174,11 +172,7 @@ export function createApp(deps: ApiDeps): Express {
     const count = queryInt(req, 'count', 100, 1000);
     const entries = await redis.xrevrange(keys.deadLetterStream, '+', '-', 'COUNT', Math.max(count, 1));
     res.json({
-      entries: entries.map(([id, flat]) => {
-        const fields: Record<string, string> = {};
-        for (let i = 0; i + 1 < flat.length; i += 2) fields[flat[i] as string] = flat[i + 1] as string;
-        return { id, ...fields };
-      }),
+      entries: entries.map(([id, flat]) => ({ id, ...Object.fromEntries(pairs(flat)) })),
     });
   }));
 

@@ -4,12 +4,11 @@ import { DEFAULT_SCOPE, seedMemories } from '../memory/seed.js';
 import { parseTurnInput } from '../pipeline/ingest.js';
 import * as v from '../validate.js';
 import type { ApiDeps } from './app.js';
+import { route } from './route.js';
 
 const STACK_LABEL = 'agentmem (TypeScript, Redis Streams pipeline)';
 const SYNC_WAIT_MS = 30_000;
 
-type Handler = (req: Request, res: express.Response) => Promise<void>;
-const route = (handler: Handler) => (req: Request, res: express.Response, next: express.NextFunction) => handler(req, res).catch(next);
 
 /** A form field as a string, or the fallback when absent or empty (the demos' forms send empty strings). */
 function field(req: Request, name: string, fallback: string): string {

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Keys } from '../keys.js';
+import { pairs } from '../redis/reply.js';
 import * as v from '../validate.js';
 
 /** One entry of a thread's event log (the reference demos' Event record). */
@@ -36,13 +37,12 @@ export class EventLog {
 }
 
 export function toEventRecord(threadId: string, eventId: string, fields: string[]): EventRecord {
-  const map = new Map<string, string>();
-  for (let i = 0; i + 1 < fields.length; i += 2) map.set(fields[i] as string, fields[i + 1] as string);
+  const map = pairs(fields);
   return {
     event_id: eventId,
     thread_id: threadId,
-    action: map.get('action') ?? '',
-    detail: map.get('detail') ?? '',
+    action: String(map.get('action') ?? ''),
+    detail: String(map.get('detail') ?? ''),
     ts: Number(map.get('ts') ?? 0),
   };
 }

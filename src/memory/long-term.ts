@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Keys } from '../keys.js';
 import { knnSearchArgs, MEMORY_RETURN_FIELDS, parseSearchReply, scopeFilter, type Scope, type SearchHit } from '../query.js';
+import { pairs } from '../redis/reply.js';
 import { loadScripts } from '../redis/scripts.js';
 import * as v from '../validate.js';
 import type { MemoryKind } from '../validate.js';
@@ -100,8 +101,7 @@ export class LongTermMemory {
 
   async indexInfo(): Promise<{ numDocs: number; indexingFailures: number }> {
     const reply = (await this.redis.call('FT.INFO', this.keys.indexName)) as unknown[];
-    const info = new Map<string, unknown>();
-    for (let i = 0; i + 1 < reply.length; i += 2) info.set(String(reply[i]), reply[i + 1]);
+    const info = pairs(reply);
     return { numDocs: Number(info.get('num_docs') ?? 0), indexingFailures: Number(info.get('hash_indexing_failures') ?? 0) };
   }
 

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../log.js';
+import { pairs } from '../redis/reply.js';
 
 export interface StreamEntry {
   id: string;
@@ -120,8 +121,7 @@ export class StreamConsumer {
     const forgetAfterMs = claimIdleMs * 10;
     const consumers = (await this.redis.xinfo('CONSUMERS', stream, group)) as unknown[][];
     for (const raw of consumers) {
-      const info = new Map<string, unknown>();
-      for (let i = 0; i + 1 < raw.length; i += 2) info.set(String(raw[i]), raw[i + 1]);
+      const info = pairs(raw);
       const name = String(info.get('name'));
       // 'inactive' (Redis 7.2+) counts from the last successful read, -1 if it never read; 'idle'
       // from the last attempt.

@@ -1,5 +1,6 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { RedisCapabilityError } from '../errors.js';
+import { pairs } from './reply.js';
 
 /**
  * A connection speaking RESP2: FT.SEARCH and FT.INFO replies keep the flat-array shape the
@@ -23,8 +24,7 @@ export interface ModuleInfo {
 export async function listModules(redis: Redis): Promise<ModuleInfo[]> {
   const reply = (await redis.call('MODULE', 'LIST')) as unknown[][];
   return reply.map((entry) => {
-    const fields = new Map<string, unknown>();
-    for (let i = 0; i + 1 < entry.length; i += 2) fields.set(String(entry[i]), entry[i + 1]);
+    const fields = pairs(entry);
     return { name: String(fields.get('name')), version: Number(fields.get('ver')) };
   });
 }
