@@ -1,7 +1,8 @@
 import type { Redis } from 'ioredis';
 import { modelDirOf, type Config } from './config.js';
 import type { Embedder } from './embedder/embedder.js';
-import { ThreadedEmbedder, type TextEmbedder } from './embedder/threaded.js';
+import { EmbedderPool, poolShape } from './embedder/pool.js';
+import type { TextEmbedder } from './embedder/threaded.js';
 import { createKeys, type Keys } from './keys.js';
 import type { Logger } from './log.js';
 import { EventLog } from './memory/events.js';
@@ -43,13 +44,14 @@ export async function loadEmbedder(config: Config, log: Logger): Promise<Embedde
   return embedder;
 }
 
-/** The model on its own thread (for services: inference must not stall the event loop). */
-export async function loadThreadedEmbedder(config: Config, log: Logger): Promise<ThreadedEmbedder> {
+/** The model on worker threads (for services: inference must not stall the event loop). */
+export async function loadThreadedEmbedder(config: Config, log: Logger): Promise<EmbedderPool> {
   const modelDir = modelDirOf(config);
   await ensureModel(modelDir, log);
   const started = Date.now();
-  const embedder = await ThreadedEmbedder.load(modelDir, config.embedThreads);
-  log.info('embedder.loaded', { model: embedder.modelId, model_dir: modelDir, ms: Date.now() - started, thread: 'worker' });
+  const { sessions, threads } = poolShape(config.embedSessions, config.embedThreads);
+  const embedder = await EmbedderPool.load(modelDir, sessions, threads);
+  log.info('embedder.loaded', { model: embedder.modelId, model_dir: modelDir, ms: Date.now() - started, sessions, threads_per_session: threads });
   return embedder;
 }
 
@@ -67,7 +69,7 @@ export async function openAgentMem(config: Config, log: Logger, options = { embe
   redis.on('error', (err: Error) => log.warn('redis.error', { error: err }));
   const tiers = createTiers(redis, config);
   let closing: Promise<void> | undefined;
-  let embedder: ThreadedEmbedder | undefined;
+  let embedder: EmbedderPool | undefined;
   const close = (): Promise<void> =>
     (closing ??= (async () => {
       await embedder?.close();

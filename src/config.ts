@@ -34,6 +34,7 @@ export interface Config {
   maxBodyBytes: number;
   consumerName: string | undefined;
   embedThreads: number;
+  embedSessions: number;
   /** Unset: the dedup threshold. */
   consolidateThreshold: number | undefined;
   consolidateIntervalMs: number;
@@ -144,7 +145,9 @@ export const SETTINGS = [
   setting({ key: 'consumerName', env: 'AGENTMEM_CONSUMER_NAME', flag: 'consumer-name', defaultValue: undefined, parse: optionalText,
     help: 'consumer name in the stream groups; unset = <host>-<pid>-<random>' }),
   setting({ key: 'embedThreads', env: 'AGENTMEM_EMBED_THREADS', flag: 'embed-threads', defaultValue: 0, parse: integer(0, 256),
-    help: "ONNX Runtime threads per embedder; 0 = its default (one per physical core)" }),
+    help: 'ONNX Runtime threads per embedder session; 0 = the cores shared out among the sessions' }),
+  setting({ key: 'embedSessions', env: 'AGENTMEM_EMBED_SESSIONS', flag: 'embed-sessions', defaultValue: 0, parse: integer(0, 64),
+    help: 'embedder sessions (threads, each with its own copy of the model) embedding batches side by side; 0 = one per core, at most 4' }),
   setting({ key: 'consolidateThreshold', env: 'AGENTMEM_CONSOLIDATE_THRESHOLD', flag: 'consolidate-threshold', defaultValue: undefined,
     parse: (raw: string, name: string) => (raw.trim() === '' ? undefined : distance(raw, name)),
     help: 'cosine distance at or under which the consolidator merges two memories; unset = the dedup threshold' }),

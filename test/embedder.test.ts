@@ -9,6 +9,7 @@ import { MAX_TOKENS } from '../src/embedder/model.js';
 import { PACKAGE_ROOT } from '../src/paths.js';
 import { testEmbedder } from './support/embedder.js';
 import { ThreadedEmbedder } from '../src/embedder/threaded.js';
+import { EmbedderPool, poolShape } from '../src/embedder/pool.js';
 
 /**
  * Reference vectors made without ONNX: the original PyTorch weights (model.safetensors from the
@@ -99,5 +100,34 @@ describe('embedder on a worker thread', () => {
       await threaded.close();
     }
     await expect(threaded.embedOne('after close')).rejects.toThrow(/closed/);
+  });
+});
+
+describe('embedder pool', () => {
+  it('shares out the cores when left on auto, and never asks for fewer than one thread', () => {
+    expect(poolShape(0, 0, 2)).toEqual({ sessions: 2, threads: 1 });
+    expect(poolShape(0, 0, 16)).toEqual({ sessions: 4, threads: 4 });
+    expect(poolShape(3, 0, 2)).toEqual({ sessions: 3, threads: 1 });
+    expect(poolShape(1, 0, 8)).toEqual({ sessions: 1, threads: 8 });
+    expect(poolShape(0, 2, 2)).toEqual({ sessions: 2, threads: 2 });
+  });
+
+  it('embeds many batches at once across its sessions, each vector canonical and in its own place', async () => {
+    const pool = await EmbedderPool.load(inject('modelDir'), 2, 1);
+    try {
+      expect(pool.parallelism).toBe(2);
+      const texts = fixture.sentences.map((s) => s.text);
+      // Eight calls of differing batches in flight together: a reply routed to the wrong caller shows.
+      const batches = Array.from({ length: 8 }, (_, i) => texts.slice(i % texts.length).concat(texts.slice(0, i % texts.length)));
+      const results = await Promise.all(batches.map((b) => pool.embed(b)));
+      for (const [i, batch] of batches.entries()) {
+        for (const [j, text] of batch.entries()) {
+          expect(maxAbsDiff(results[i]![j] as Float32Array, fixture.sentences.find((s) => s.text === text)!.embedding)).toBeLessThan(TOLERANCE);
+        }
+      }
+    } finally {
+      await pool.close();
+    }
+    await expect(pool.embedOne('after close')).rejects.toThrow(/closed/);
   });
 });

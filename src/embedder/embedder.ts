@@ -16,6 +16,7 @@ export const MAX_BATCH = 64;
 export class Embedder implements TextEmbedder {
   readonly modelId = MODEL_ID;
   readonly dims = EMBEDDING_DIMS;
+  readonly parallelism = 1;
 
   private constructor(
     private readonly tokenizer: PreTrainedTokenizer,

@@ -11,6 +11,8 @@ import { MODEL_ID } from './model.js';
 export interface TextEmbedder {
   readonly modelId: string;
   readonly dims: number;
+  /** Calls that run side by side; more in flight only queue. */
+  readonly parallelism: number;
   embed(texts: readonly string[]): Promise<Float32Array[]>;
   embedOne(text: string): Promise<Float32Array>;
 }
@@ -31,6 +33,7 @@ function workerScript(): string {
 export class ThreadedEmbedder implements TextEmbedder {
   readonly modelId = MODEL_ID;
   readonly dims = EMBEDDING_DIMS;
+  readonly parallelism = 1;
   private nextId = 0;
   private readonly pending = new Map<number, { resolve(v: Float32Array[]): void; reject(e: Error): void }>();
   private failure: Error | undefined;

@@ -55,14 +55,22 @@ function parseIngest(entry: StreamEntry) {
  * write of its own), records the results and hands each turn with its embedding to the remember
  * stage — per turn in one script, together with the acknowledgement.
  *
- * `handle` returns once the batch is embedded; its recalls and writes finish while the next
- * batches are read and embedded, so the embedder (the bottleneck) does not wait for Redis. At most
- * MAX_FINISHING batches are finishing at a time; `drain` waits for all of them.
+ * `handle` starts a batch and returns as soon as an embedder session is free for the next one, so
+ * the embedder (the bottleneck) never waits for Redis, and the next read collects everything that
+ * queued meanwhile into one batch. Recalls and writes of at most MAX_FINISHING batches run behind
+ * the embedding; `drain` waits for all of them. Working-memory order was fixed at ingest, so
+ * batches may finish in any order.
  */
 const MAX_FINISHING = 2;
+const EMBED_FAILURE_PAUSE_MS = 500;
 
 export class EmbedRecallStage {
-  private readonly finishing = new Set<Promise<unknown>>();
+  private readonly batches = new Set<Promise<void>>();
+  private embedding = 0;
+  private finishing = 0;
+  private readonly finishWaiters: (() => void)[] = [];
+  /** Resolves the `handle` waiting for room, if any; only the consumer's loop calls `handle`, one call at a time. */
+  private wake: () => void = () => undefined;
 
   constructor(
     private readonly deps: StageDeps,
@@ -84,27 +92,59 @@ export class EmbedRecallStage {
       }
     }
     if (turns.length === 0) return;
+    const batch = this.run(turns).finally(() => {
+      this.batches.delete(batch);
+      this.wake();
+    });
+    this.batches.add(batch);
+    const limit = this.embedder.parallelism;
+    while (this.embedding >= limit || this.batches.size >= limit + MAX_FINISHING) {
+      await new Promise<void>((resolve) => (this.wake = resolve));
+    }
+  }
+
+  private async run(turns: ReturnType<typeof parseIngest>[]): Promise<void> {
+    const { log, metrics } = this.deps;
     const started = performance.now();
-    const vectors = await this.embedder.embed(turns.map((t) => t.content));
+    let vectors: Float32Array[];
+    this.embedding++;
+    try {
+      vectors = await this.embedder.embed(turns.map((t) => t.content));
+    } catch (err) {
+      // Left pending: reclaimed after claimIdleMs, dead-lettered after maxDeliveries.
+      log.error('embed_recall.embed_failed', { size: turns.length, entry_ids: turns.map((t) => t.entryId), error: err });
+      metrics?.errors.inc({ kind: 'embed' });
+      // Holds the session slot a moment: a broken embedder must not turn the read loop into a spin.
+      await new Promise((r) => setTimeout(r, EMBED_FAILURE_PAUSE_MS));
+      return;
+    } finally {
+      this.embedding--;
+      this.wake();
+    }
     const embedMs = performance.now() - started;
     log.debug('embed_recall.batch', { size: turns.length, embed_ms: round(embedMs) });
-    this.deps.metrics?.batchSize.observe({ stage: 'embed_recall' }, turns.length);
-    this.deps.metrics?.stageSeconds.observe({ stage: 'embed' }, embedMs / 1000);
-    while (this.finishing.size >= MAX_FINISHING) await Promise.race(this.finishing);
-    const batch: Promise<unknown> = Promise.all(
-      turns.map((turn, i) =>
-        this.finish(turn, vectors[i] as Float32Array, embedMs).catch((err: unknown) => {
-          log.warn('embed_recall.failed', { turn_id: turn.turnId, thread_id: turn.threadId, entry_id: turn.entryId, error: err });
-          this.deps.metrics?.errors.inc({ kind: 'embed_recall' });
-        }),
-      ),
-    ).finally(() => this.finishing.delete(batch));
-    this.finishing.add(batch);
+    metrics?.batchSize.observe({ stage: 'embed_recall' }, turns.length);
+    metrics?.stageSeconds.observe({ stage: 'embed' }, embedMs / 1000);
+    while (this.finishing >= MAX_FINISHING) await new Promise<void>((resolve) => this.finishWaiters.push(resolve));
+    this.finishing++;
+    try {
+      await Promise.all(
+        turns.map((turn, i) =>
+          this.finish(turn, vectors[i] as Float32Array, embedMs).catch((err: unknown) => {
+            log.warn('embed_recall.failed', { turn_id: turn.turnId, thread_id: turn.threadId, entry_id: turn.entryId, error: err });
+            metrics?.errors.inc({ kind: 'embed_recall' });
+          }),
+        ),
+      );
+    } finally {
+      this.finishing--;
+      this.finishWaiters.shift()?.();
+    }
   }
 
   /** Waits until every batch's recalls and writes are done. */
   async drain(): Promise<void> {
-    await Promise.all(this.finishing);
+    await Promise.all(this.batches);
   }
 
   private async finish(turn: ReturnType<typeof parseIngest>, vector: Float32Array, embedMs: number): Promise<void> {
