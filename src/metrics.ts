@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Keys } from './keys.js';
 import { pairs } from './redis/reply.js';
+import type { StreamFanout } from './redis/stream-fanout.js';
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
@@ -45,6 +46,18 @@ export class Metrics {
     new Gauge({ name: 'agentmem_deadletter_entries', help: 'Entries in the dead-letter stream.', registers: [this.registry],
       async collect() {
         this.set(await redis.xlen(keys.deadLetterStream));
+      } });
+  }
+
+  /** Server-Sent Events clients of this process and the event streams they follow (one shared Redis read). */
+  watchEventStreams(fanout: Pick<StreamFanout, 'size'>): void {
+    new Gauge({ name: 'agentmem_event_stream_clients', help: 'Server-Sent Events clients connected to this process.', registers: [this.registry],
+      collect() {
+        this.set(fanout.size.followers);
+      } });
+    new Gauge({ name: 'agentmem_event_streams_followed', help: 'Event streams this process reads for its Server-Sent Events clients.', registers: [this.registry],
+      collect() {
+        this.set(fanout.size.streams);
       } });
   }
 }

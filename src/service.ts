@@ -9,6 +9,7 @@ import { Metrics } from './metrics.js';
 import { defaultConsumerName } from './pipeline/consumer.js';
 import { Ingest } from './pipeline/ingest.js';
 import { TurnWaiter } from './pipeline/waiter.js';
+import { StreamFanout } from './redis/stream-fanout.js';
 import type { RunningWorker } from './pipeline/worker.js';
 import { startEmbedRecallWorker } from '../workers/embed-recall.js';
 import { startRememberWorker } from '../workers/remember.js';
@@ -40,7 +41,9 @@ export async function startService(
   const stopWatchingExpiries = await watchExpiries(mem.redis, mem.keys, mem.longTerm, log);
   const ingest = new Ingest(mem.redis, mem.keys, config);
   const waiter = new TurnWaiter(mem.redis, mem.keys, mem.longTerm);
-  const app = createApp({ ...deps, ingest, waiter });
+  const fanout = new StreamFanout(mem.redis, log, `agentmem-events-${consumer}`);
+  metrics.watchEventStreams(fanout);
+  const app = createApp({ ...deps, ingest, waiter, fanout });
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(config.port, config.host, () => resolve(s));
     s.once('error', reject);
@@ -64,6 +67,7 @@ export async function startService(
         clearTimeout(cut);
         await Promise.all(workers.map((w) => w.stop()));
         await waiter.close();
+        await fanout.close();
         await stopWatchingExpiries();
       })()),
   };

@@ -50,14 +50,26 @@ describe('Server-Sent Events', () => {
     expect(client.events[0]?.detail).toContain(turn.turn_id);
   });
 
-  it('costs nothing once the client is gone: its Redis connection closes', async () => {
-    const readers = async () => ((await s.redis.client('LIST')) as string).split('\n').filter((l) => l.includes('name=agentmem-sse-sse-2 ')).length;
-    const clients = await Promise.all(Array.from({ length: 5 }, () => openSse(`${s.service.url}/v1/threads/sse-2/events`)));
-    await new Promise((r) => setTimeout(r, 200));
-    expect(await readers()).toBe(5);
+  it('serves many clients over one Redis connection, and forgets each client the moment it goes', async () => {
+    const gauge = async (name: string): Promise<number> => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(await (await s.get('/metrics')).text())?.[1]);
+    const sharedReaders = async () => ((await s.redis.client('LIST')) as string).split('\n').filter((l) => l.includes(`name=agentmem-events-${s.service.workers[0]!.consumer} `)).length;
+    const settled = async (expected: number): Promise<number> => {
+      // A client's departure reaches the server a moment after it closes.
+      for (const deadline = Date.now() + 5000; (await gauge('agentmem_event_stream_clients')) !== expected && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 50));
+      return gauge('agentmem_event_stream_clients');
+    };
+    const before = await settled(0);
+    const clients = await Promise.all(Array.from({ length: 5 }, (_, i) => openSse(`${s.service.url}/v1/threads/sse-2-${i % 2}/events`)));
+    expect(await gauge('agentmem_event_stream_clients')).toBe(before + 5);
+    expect(await sharedReaders()).toBe(1);
+    const turn = (await (await s.post('/v1/threads/sse-2-1/turns', { content: 'Heard by the two clients of this thread only.' })).json()) as { turn_id: string };
+    await Promise.all([1, 3].map((i) => clients[i]!.until((events) => events.some((e) => e.action === 'recall_ready' && e.detail.includes(turn.turn_id)))));
+    expect([0, 2, 4].map((i) => clients[i]!.events.length)).toEqual([0, 0, 0]);
+
     for (const c of clients) c.close();
-    await new Promise((r) => setTimeout(r, 300));
-    expect(await readers()).toBe(0);
+    expect(await settled(before)).toBe(before);
+    expect(await gauge('agentmem_event_streams_followed')).toBe(0);
+    expect(await sharedReaders()).toBe(1);
   });
 });
 

@@ -14,6 +14,7 @@ import { readTurn } from '../pipeline/turns.js';
 import type { TurnWaiter } from '../pipeline/waiter.js';
 import { listModules, missingModules } from '../redis/connection.js';
 import { pairs } from '../redis/reply.js';
+import type { StreamFanout } from '../redis/stream-fanout.js';
 import { WEB_DIR } from '../paths.js';
 import * as v from '../validate.js';
 import { legacyRoutes } from './legacy.js';
@@ -29,6 +30,7 @@ export interface ApiDeps {
   embedder: TextEmbedder;
   ingest: Ingest;
   waiter: TurnWaiter;
+  fanout: StreamFanout;
   config: Config;
   log: Logger;
   metrics: Metrics;
@@ -63,7 +65,7 @@ function param(req: Request, name: string): string {
 
 /** The HTTP app, separate from the server that listens, so tests can drive it in process. */
 export function createApp(deps: ApiDeps): Express {
-  const { redis, keys, working, longTerm, events, embedder, ingest, waiter, config, log, metrics } = deps;
+  const { redis, keys, working, longTerm, events, embedder, ingest, waiter, fanout, config, log, metrics } = deps;
   const app = express();
   app.disable('x-powered-by');
   app.use(express.json({ limit: config.maxBodyBytes }));
@@ -136,11 +138,11 @@ export function createApp(deps: ApiDeps): Express {
 
   app.get('/v1/threads/:thread_id/events', route(async (req, res) => {
     const threadId = v.threadId(param(req, 'thread_id'));
-    await streamEvents(redis, keys.events(threadId), threadId, req, res, log);
+    await streamEvents(redis, fanout, keys.events(threadId), threadId, req, res);
   }));
 
   app.get('/v1/memories/events', route(async (req, res) => {
-    await streamEvents(redis, keys.memoryLog, 'memories', req, res, log);
+    await streamEvents(redis, fanout, keys.memoryLog, 'memories', req, res);
   }));
 
   app.get('/v1/memories', route(async (req, res) => {
