@@ -117,8 +117,8 @@ describe('embedder pool', () => {
     try {
       expect(pool.parallelism).toBe(2);
       const texts = fixture.sentences.map((s) => s.text);
-      // Eight calls of differing batches in flight together: a reply routed to the wrong caller shows.
-      const batches = Array.from({ length: 8 }, (_, i) => texts.slice(i % texts.length).concat(texts.slice(0, i % texts.length)));
+      // Calls of differing batches in flight together: a reply routed to the wrong caller shows.
+      const batches = Array.from({ length: 4 }, (_, i) => texts.slice(2 * i).concat(texts.slice(0, 2 * i)));
       const results = await Promise.all(batches.map((b) => pool.embed(b)));
       for (const [i, batch] of batches.entries()) {
         for (const [j, text] of batch.entries()) {
@@ -129,5 +129,18 @@ describe('embedder pool', () => {
       await pool.close();
     }
     await expect(pool.embedOne('after close')).rejects.toThrow(/closed/);
+  });
+
+  it('embeds on with the sessions it has left, and is broken only once every session is', async () => {
+    const sessions = await Promise.all([ThreadedEmbedder.load(inject('modelDir'), 1), ThreadedEmbedder.load(inject('modelDir'), 1)]);
+    const pool = new EmbedderPool(sessions);
+    const sentence = fixture.sentences[0]!;
+    await sessions[0]!.close();
+    expect(pool.broken).toBeUndefined();
+    const vectors = await Promise.all(Array.from({ length: 4 }, () => pool.embedOne(sentence.text)));
+    for (const v of vectors) expect(maxAbsDiff(v, sentence.embedding)).toBeLessThan(TOLERANCE);
+    await sessions[1]!.close();
+    expect(pool.broken?.message).toMatch(/closed/);
+    await expect(pool.embedOne(sentence.text)).rejects.toThrow(/closed/);
   });
 });

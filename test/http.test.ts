@@ -16,10 +16,10 @@ describe('health endpoints', () => {
     expect(await res.json()).toEqual({ status: 'ok' });
   });
 
-  it('/readyz is 200 with Redis, both modules and the index, and 503 naming the index once it is gone', async () => {
+  it('/readyz is 200 with Redis, both modules, the index and the embedder, and 503 naming the index once it is gone', async () => {
     const ready = await s.get('/readyz');
     expect(ready.status).toBe(200);
-    expect(await ready.json()).toEqual({ status: 'ready', checks: { redis: 'ok', index: 'ok' } });
+    expect(await ready.json()).toEqual({ status: 'ready', checks: { redis: 'ok', index: 'ok', embedder: 'ok' } });
 
     await s.redis.call('FT.DROPINDEX', s.config.indexName);
     const notReady = await s.get('/readyz');

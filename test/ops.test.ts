@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createTiers } from '../src/agentmem.js';
+import { EmbedderPool } from '../src/embedder/pool.js';
+import { ThreadedEmbedder } from '../src/embedder/threaded.js';
 import { createOpsApp } from '../src/http/app.js';
 import { silentLogger } from '../src/log.js';
 import { Metrics } from '../src/metrics.js';
@@ -94,6 +96,30 @@ describe('/readyz', () => {
       expect((await fetch(url)).status).toBe(200);
     } finally {
       await new Promise((r) => http.close(r));
+      redis.disconnect();
+    }
+  });
+
+  it('fails, naming the embedder, once every embedder session has died', async () => {
+    const config = isolatedConfig();
+    const redis = connectRedis(config.redisUrl as string);
+    const tiers = createTiers(redis, config);
+    await tiers.longTerm.ensureIndex();
+    const sessions = await Promise.all([ThreadedEmbedder.load(inject('modelDir'), 1), ThreadedEmbedder.load(inject('modelDir'), 1)]);
+    const http = createOpsApp(redis, tiers.longTerm, new Metrics(), new EmbedderPool(sessions)).listen(0, '127.0.0.1');
+    await new Promise((r) => http.once('listening', r));
+    const url = `http://127.0.0.1:${(http.address() as { port: number }).port}/readyz`;
+    try {
+      expect(await (await fetch(url)).json()).toMatchObject({ status: 'ready', checks: { embedder: 'ok' } });
+      await sessions[0]!.close();
+      expect((await fetch(url)).status).toBe(200); // one session left still embeds
+      await sessions[1]!.close();
+      const down = await fetch(url);
+      expect(down.status).toBe(503);
+      expect(await down.json()).toMatchObject({ checks: { redis: 'ok', index: 'ok', embedder: 'failed: embedder closed' } });
+    } finally {
+      await new Promise((r) => http.close(r));
+      await redis.call('FT.DROPINDEX', config.indexName);
       redis.disconnect();
     }
   });

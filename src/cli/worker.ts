@@ -1,5 +1,6 @@
 import type { Server } from 'node:http';
 import { openAgentMem, type AgentMem } from '../agentmem.js';
+import type { TextEmbedder } from '../embedder/threaded.js';
 import { createOpsApp } from '../http/app.js';
 import { createLogger } from '../log.js';
 import { Metrics } from '../metrics.js';
@@ -29,9 +30,11 @@ export const workerCommand: Command = {
     const stopRequested = untilSignal();
     let mem: AgentMem;
     let worker: RunningWorker;
+    let embedder: TextEmbedder | undefined;
     if (name === EMBED_RECALL_WORKER) {
       const withModel = await openAgentMem(config, log);
       mem = withModel;
+      embedder = withModel.embedder;
       worker = await startEmbedRecallWorker({ ...withModel, config, log, metrics }, withModel.embedder, consumer);
     } else {
       mem = await openAgentMem(config, log, { embedder: false });
@@ -42,7 +45,7 @@ export const workerCommand: Command = {
     metrics.watchStreams(mem.redis, mem.keys);
     let ops: Server | undefined;
     if (config.metricsPort > 0) {
-      const app = createOpsApp(mem.redis, mem.longTerm, metrics);
+      const app = createOpsApp(mem.redis, mem.longTerm, metrics, embedder);
       ops = await new Promise<Server>((resolve, reject) => {
         const server = app.listen(config.metricsPort, config.host, () => resolve(server));
         server.once('error', (err) => reject(new Error(`metrics port ${config.metricsPort}: ${err.message} (set AGENTMEM_METRICS_PORT)`)));

@@ -17,6 +17,7 @@ export class Embedder implements TextEmbedder {
   readonly modelId = MODEL_ID;
   readonly dims = EMBEDDING_DIMS;
   readonly parallelism = 1;
+  readonly broken = undefined;
 
   private constructor(
     private readonly tokenizer: PreTrainedTokenizer,

@@ -23,12 +23,18 @@ export class EmbedderPool implements TextEmbedder {
   readonly dims = EMBEDDING_DIMS;
   private readonly outstanding: number[];
 
-  private constructor(private readonly members: ThreadedEmbedder[]) {
+  constructor(private readonly members: readonly ThreadedEmbedder[]) {
+    if (members.length === 0) throw new Error('an embedder pool needs at least one session');
     this.outstanding = members.map(() => 0);
   }
 
   get parallelism(): number {
     return this.members.length;
+  }
+
+  /** Broken only when every session is: a pool that lost a session embeds on with the rest. */
+  get broken(): Error | undefined {
+    return this.members.every((m) => m.broken) ? this.members[0]?.broken : undefined;
   }
 
   static async load(modelDir: string, sessions: number, threads: number): Promise<EmbedderPool> {
@@ -43,10 +49,14 @@ export class EmbedderPool implements TextEmbedder {
     return new EmbedderPool(loaded);
   }
 
-  /** The whole call goes to the least busy session: a batch is never split across sessions. */
+  /** The whole call goes to the least busy working session: a batch is never split across sessions. */
   async embed(texts: readonly string[]): Promise<Float32Array[]> {
-    let pick = 0;
-    for (let i = 1; i < this.members.length; i++) if ((this.outstanding[i] as number) < (this.outstanding[pick] as number)) pick = i;
+    let pick = -1;
+    for (const [i, member] of this.members.entries()) {
+      if (member.broken) continue;
+      if (pick < 0 || (this.outstanding[i] as number) < (this.outstanding[pick] as number)) pick = i;
+    }
+    if (pick < 0) throw this.broken as Error;
     this.outstanding[pick]!++;
     try {
       return await (this.members[pick] as ThreadedEmbedder).embed(texts);

@@ -13,6 +13,8 @@ export interface TextEmbedder {
   readonly dims: number;
   /** Calls that run side by side; more in flight only queue. */
   readonly parallelism: number;
+  /** Why this embedder can no longer embed, once it cannot (its thread died, or it was closed). */
+  readonly broken: Error | undefined;
   embed(texts: readonly string[]): Promise<Float32Array[]>;
   embedOne(text: string): Promise<Float32Array>;
 }
@@ -81,6 +83,10 @@ export class ThreadedEmbedder implements TextEmbedder {
   async embedOne(text: string): Promise<Float32Array> {
     const [vector] = await this.embed([text]);
     return vector as Float32Array;
+  }
+
+  get broken(): Error | undefined {
+    return this.failure;
   }
 
   async close(): Promise<void> {

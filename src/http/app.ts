@@ -75,8 +75,8 @@ export function createApp(deps: ApiDeps): Express {
   });
   app.use(express.static(WEB_DIR));
 
-  // The app is built only after the model has loaded, so only Redis and the index can fail here.
-  app.get('/readyz', route(readiness(redis, longTerm)));
+  // The app is built only after the model has loaded; it can still lose it (an embedder thread dies).
+  app.get('/readyz', route(readiness(redis, longTerm, embedder)));
   app.get('/metrics', route(metricsHandler(metrics)));
 
   app.post('/v1/threads', route(async (req, res) => {
@@ -184,10 +184,11 @@ export function createApp(deps: ApiDeps): Express {
   return app;
 }
 
-/** /readyz: 200 when Redis answers with both modules and the index exists, else 503 naming what failed. */
-export function readiness(redis: Redis, longTerm: Pick<LongTermMemory, 'indexInfo'>): Handler {
+/** /readyz: 200 when Redis answers with both modules, the index exists and the embedder (if any) works, else 503 naming what failed. */
+export function readiness(redis: Redis, longTerm: Pick<LongTermMemory, 'indexInfo'>, embedder?: Pick<TextEmbedder, 'broken'>): Handler {
   return async (_req, res) => {
     const checks: Record<string, string> = { redis: 'unknown', index: 'unknown' };
+    if (embedder) checks.embedder = embedder.broken ? `failed: ${embedder.broken.message}` : 'ok';
     try {
       const missing = missingModules(await listModules(redis));
       checks.redis = missing.length === 0 ? 'ok' : `missing ${missing.join(', ')}`;
@@ -210,13 +211,13 @@ export function metricsHandler(metrics: Metrics): Handler {
 }
 
 /** The small HTTP surface of a worker process: liveness, readiness, metrics. */
-export function createOpsApp(redis: Redis, longTerm: Pick<LongTermMemory, 'indexInfo'>, metrics: Metrics): Express {
+export function createOpsApp(redis: Redis, longTerm: Pick<LongTermMemory, 'indexInfo'>, metrics: Metrics, embedder?: Pick<TextEmbedder, 'broken'>): Express {
   const app = express();
   app.disable('x-powered-by');
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
-  app.get('/readyz', route(readiness(redis, longTerm)));
+  app.get('/readyz', route(readiness(redis, longTerm, embedder)));
   app.get('/metrics', route(metricsHandler(metrics)));
   return app;
 }
