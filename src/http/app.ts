@@ -73,7 +73,6 @@ export function createApp(deps: ApiDeps): Express {
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
-  app.use(express.static(WEB_DIR));
 
   // The app is built only after the model has loaded; it can still lose it (an embedder thread dies).
   app.get('/readyz', route(readiness(redis, longTerm, embedder)));
@@ -179,6 +178,8 @@ export function createApp(deps: ApiDeps): Express {
   }));
 
   app.use(legacyRoutes(deps));
+  // After the API: an API request never waits on a file lookup.
+  app.use(express.static(WEB_DIR));
   app.use((req, _res, next) => next(new NotFound('route', `${req.method} ${req.path}`)));
   app.use(errorHandler(log, metrics));
   return app;
