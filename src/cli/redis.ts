@@ -15,7 +15,10 @@ export const redisCommand: Command = {
     const log = createLogger(config.logLevel);
     const server = await resolveRedis(config, log);
     process.stdout.write(server.url + '\n');
+    // Signal listeners do not keep Node running; a reused server leaves nothing else that would.
+    const stayUp = setInterval(() => undefined, 2 ** 31 - 1);
     const signal = await stopRequested;
+    clearInterval(stayUp);
     log.info('redis.stopping', { signal, origin: server.origin });
     await server.stop();
     return 0;
