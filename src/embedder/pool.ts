@@ -14,9 +14,9 @@ export function poolShape(sessions: number, threads: number, cores = availablePa
  * Several embedder threads, each with its own ONNX Runtime session, taking whole batches side by
  * side. On a small machine, one-thread sessions running separate batches keep every core busy,
  * where one session's threads idle at each synchronisation point of every layer: on two cores,
- * two one-thread sessions embed ~12% more texts per second than one two-thread session at batch
- * 16 (bench/embedder.ts). A single text is slower (~14 ms against ~10 ms) but its latency no
- * longer depends on waking a sleeping thread pool.
+ * two one-thread sessions embed 5% more texts per second than one two-thread session at batch 16
+ * and 20% more at batch 32 (`npm run bench:embedder`). A lone text is slower (~15 ms against
+ * ~11.5 ms back to back), but its latency no longer depends on waking a sleeping thread pool.
  */
 export class EmbedderPool implements TextEmbedder {
   readonly modelId = MODEL_ID;
