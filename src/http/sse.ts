@@ -15,8 +15,11 @@ const STREAM_ID = /^\d+-\d+$/;
  */
 export async function streamEvents(redis: Redis, fanout: StreamFanout, streamKey: string, threadId: string, req: Request, res: Response): Promise<void> {
   const requested = req.header('Last-Event-ID') ?? (typeof req.query.since === 'string' ? req.query.since : undefined);
+  let gone = false;
+  req.once('close', () => (gone = true));
   // Fixed before the client hears anything: a client that posts once connected must see that turn's events.
   const cursor = requested === '0' ? '0-0' : requested && STREAM_ID.test(requested) ? requested : await latestId(redis, streamKey);
+  if (gone) return; // left while the cursor was read: nothing to follow for it
   res.writeHead(200, {
     'Content-Type': 'text/event-stream; charset=utf-8',
     'Cache-Control': 'no-cache, no-transform',
