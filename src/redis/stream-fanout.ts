@@ -71,11 +71,12 @@ export class StreamFanout {
       stream = { cursor: afterId, followers: new Set() };
       this.streams.set(key, stream);
       void this.interrupt();
-    } else if (compareStreamIds(afterId, stream.cursor) < 0) {
-      follower.held = [];
-      void this.catchUp(key, follower);
     }
     stream.followers.add(follower);
+    if (compareStreamIds(afterId, stream.cursor) < 0) {
+      follower.held = [];
+      void this.catchUp(key, stream, follower);
+    }
     this.start();
     const followed = stream;
     return () => {
@@ -151,16 +152,21 @@ export class StreamFanout {
     }
   }
 
-  /** Reads a late follower's history (after its cursor) with XRANGE, then lets live entries through. */
-  private async catchUp(key: string, follower: Follower): Promise<void> {
-    try {
-      for (;;) {
+  /**
+   * Reads a late follower's history (after its cursor) with XRANGE, then lets live entries
+   * through. A failed read is retried while the follower stays: skipping it would leave a gap.
+   */
+  private async catchUp(key: string, stream: FollowedStream, follower: Follower): Promise<void> {
+    for (;;) {
+      try {
         const page = (await this.redis.xrange(key, `(${follower.cursor}`, '+', 'COUNT', COUNT)) as RawEntry[];
         hand(follower, page);
         if (page.length < COUNT) break;
+      } catch (err) {
+        this.log.warn('events.catch_up_failed', { stream: key, error: err });
+        await new Promise((r) => setTimeout(r, 500));
+        if (this.closed || !stream.followers.has(follower)) return;
       }
-    } catch (err) {
-      this.log.warn('events.catch_up_failed', { stream: key, error: err });
     }
     const held = follower.held ?? [];
     follower.held = null;
