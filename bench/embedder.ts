@@ -16,6 +16,7 @@ import { EmbedderPool, poolShape } from '../src/embedder/pool.js';
 import { createLogger } from '../src/log.js';
 import { PACKAGE_ROOT } from '../src/paths.js';
 import { ensureModel } from '../src/provision/model.js';
+import { percentile } from './stats.js';
 import { sampleTexts } from './texts.js';
 
 const auto = poolShape(0, 0);
@@ -39,10 +40,6 @@ const shapes = String(values.shapes).split(',').map((raw) => {
 });
 if (!(secondsPerRound > 0) || !(rounds >= 1) || batchSizes.some((b) => !Number.isInteger(b) || b < 1)) {
   throw new Error('--seconds, --rounds and --batch-sizes take positive numbers');
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 }
 
 async function main(): Promise<void> {
@@ -88,8 +85,7 @@ async function main(): Promise<void> {
 
     const rows = shapes.flatMap((shape) => batchSizes.map((batch) => {
       const s = stats.get(key(shape.name, batch))!;
-      const sorted = [...s.callMs].sort((a, b) => a - b);
-      return { shape: shape.name, sessions: shape.sessions, threads: shape.threads, batch, texts: s.texts, texts_per_second: s.texts / s.seconds, call_ms_p50: percentile(sorted, 50), call_ms_p95: percentile(sorted, 95) };
+      return { shape: shape.name, sessions: shape.sessions, threads: shape.threads, batch, texts: s.texts, texts_per_second: s.texts / s.seconds, call_ms_p50: percentile(s.callMs, 50), call_ms_p95: percentile(s.callMs, 95) };
     }));
     const first = shapes[0]!.name;
     console.log(`\nshape  batch  texts/s   call p50 ms  call p95 ms  vs ${first} (same batch)`);

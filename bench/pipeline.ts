@@ -27,6 +27,7 @@ import type { EventRecord } from '../src/memory/events.js';
 import type { TurnResult } from '../src/pipeline/turns.js';
 import { freePort } from '../src/net.js';
 import { PACKAGE_ROOT } from '../src/paths.js';
+import { median, percentile } from './stats.js';
 import { sampleTexts } from './texts.js';
 import { findOrProvisionRedis, startRedis } from '../src/provision/redis-server.js';
 
@@ -63,10 +64,6 @@ const texts = sampleTexts(4096);
 let textCursor = 0;
 const nextText = (): string => texts[textCursor++ % texts.length] as string;
 
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-}
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const say = (line: string): void => void process.stderr.write(line + '\n');
 
@@ -348,11 +345,6 @@ async function measureEmbedder(embedder: TextEmbedder, round: number) {
 /** CPU of every process on the machine's side of the benchmark, per turn, in one phase. */
 const totalCpuPerTurn = (p: { cpu_ms_per_turn: Record<string, number> }): number => Object.values(p.cpu_ms_per_turn).reduce((a, b) => a + b, 0);
 
-const median = (xs: number[]): number => {
-  const sorted = [...xs].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-};
 
 async function main(): Promise<number> {
   const dataDir = await mkdtemp(join(tmpdir(), 'agentmem-bench-'));

@@ -102,3 +102,11 @@ describe('StreamFanout (one blocking read shared by many followers)', () => {
     expect(fanout.size).toEqual({ followers: 1, streams: 1 });
   });
 });
+
+describe('compareStreamIds', () => {
+  it('orders ids by milliseconds, then by sequence numbers of any length', () => {
+    const ids = ['1-0', '0-0', '1700000000000-10', '1700000000000-9', '1700000000001-0', '5-18446744073709551615', '5-18446744073709551614', '5-2'];
+    expect([...ids].sort(compareStreamIds)).toEqual(['0-0', '1-0', '5-2', '5-18446744073709551614', '5-18446744073709551615', '1700000000000-9', '1700000000000-10', '1700000000001-0']);
+    expect(compareStreamIds('7-3', '7-3')).toBe(0);
+  });
+});

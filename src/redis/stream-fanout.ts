@@ -23,14 +23,15 @@ const BLOCK_MS = 15_000;
 const BLOCK_MS_WITHOUT_UNBLOCK = 1000;
 const COUNT = 100;
 
-/** Orders two Stream ids (`<ms>-<seq>`) numerically. */
+/** Orders two Stream ids (`<ms>-<seq>`, decimal, no leading zeros) numerically. */
 export function compareStreamIds(a: string, b: string): number {
   const [am = '0', as = '0'] = a.split('-');
   const [bm = '0', bs = '0'] = b.split('-');
-  const ms = BigInt(am) - BigInt(bm);
-  if (ms !== 0n) return ms < 0n ? -1 : 1;
-  const seq = BigInt(as) - BigInt(bs);
-  return seq === 0n ? 0 : seq < 0n ? -1 : 1;
+  // Milliseconds fit a double exactly; sequence numbers may not, but equal-length digit strings compare as text.
+  const ms = Number(am) - Number(bm);
+  if (ms !== 0) return ms < 0 ? -1 : 1;
+  if (as.length !== bs.length) return as.length < bs.length ? -1 : 1;
+  return as === bs ? 0 : as < bs ? -1 : 1;
 }
 
 /**
@@ -195,7 +196,9 @@ export class StreamFanout {
 }
 
 function hand(follower: Follower, entries: RawEntry[]): void {
-  const fresh = entries.filter(([id]) => compareStreamIds(id, follower.cursor) > 0);
+  const first = entries[0];
+  // Entries come in id order: when the first is new, all are (the usual case, one comparison).
+  const fresh = first && compareStreamIds(first[0], follower.cursor) > 0 ? entries : entries.filter(([id]) => compareStreamIds(id, follower.cursor) > 0);
   const last = fresh.at(-1);
   if (!last) return;
   follower.cursor = last[0];
