@@ -147,7 +147,7 @@ export const SETTINGS = [
   setting({ key: 'embedThreads', env: 'AGENTMEM_EMBED_THREADS', flag: 'embed-threads', defaultValue: 0, parse: integer(0, 256),
     help: 'ONNX Runtime threads per embedder session; 0 = the cores shared out among the sessions' }),
   setting({ key: 'embedSessions', env: 'AGENTMEM_EMBED_SESSIONS', flag: 'embed-sessions', defaultValue: 0, parse: integer(0, 64),
-    help: 'embedder sessions (threads, each with its own copy of the model) embedding batches side by side; 0 = one per core, at most 4' }),
+    help: 'embedder sessions (threads, each with its own copy of the model) embedding batches side by side; 0 = one per core, at most 4 (serve --api-only: 1)' }),
   setting({ key: 'consolidateThreshold', env: 'AGENTMEM_CONSOLIDATE_THRESHOLD', flag: 'consolidate-threshold', defaultValue: undefined,
     parse: (raw: string, name: string) => (raw.trim() === '' ? undefined : distance(raw, name)),
     help: 'cosine distance at or under which the consolidator merges two memories; unset = the dedup threshold' }),

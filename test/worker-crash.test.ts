@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { EMBED_RECALL_GROUP, REMEMBER_GROUP } from '../src/pipeline/stages.js';
 import { Ingest } from '../src/pipeline/ingest.js';
 import { readTurn, type TurnResult } from '../src/pipeline/turns.js';
+import { createKeys } from '../src/keys.js';
 import { PACKAGE_ROOT } from '../src/paths.js';
 import { freePort } from './support/ports.js';
 import { openTiers, type TestTiers } from './support/redis.js';
@@ -20,18 +21,24 @@ afterAll(async () => {
   await t.cleanup();
 });
 
+/** The environment that points an agentmem process at this test's Redis, model and keys. */
+function testEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const c = t.config;
+  return {
+    ...process.env,
+    REDIS_URL: inject('redisUrl'), AGENTMEM_MODEL_DIR: inject('modelDir'), AGENTMEM_LOG_LEVEL: 'warn',
+    AGENTMEM_INDEX_NAME: c.indexName, AGENTMEM_SESSION_PREFIX: c.sessionPrefix, AGENTMEM_MEMORY_PREFIX: c.memoryPrefix,
+    AGENTMEM_EVENTS_PREFIX: c.eventsPrefix, AGENTMEM_PIPELINE_PREFIX: c.pipelinePrefix,
+    AGENTMEM_CLAIM_IDLE_MS: String(c.claimIdleMs), AGENTMEM_BATCH_SIZE: String(c.batchSize),
+    ...extra,
+  };
+}
+
 /** `agentmem worker <name>` as its own process, on this test's keys. */
 function startWorker(name: 'embed-recall' | 'remember', metricsPort = 0, consumerName = ''): ChildProcess {
-  const c = t.config;
   const child = spawn(process.execPath, [join(PACKAGE_ROOT, 'dist/src/cli/main.js'), 'worker', name], {
     stdio: ['ignore', 'ignore', 'pipe'],
-    env: {
-      ...process.env,
-      REDIS_URL: inject('redisUrl'), AGENTMEM_MODEL_DIR: inject('modelDir'), AGENTMEM_LOG_LEVEL: 'warn', AGENTMEM_METRICS_PORT: String(metricsPort), AGENTMEM_CONSUMER_NAME: consumerName,
-      AGENTMEM_INDEX_NAME: c.indexName, AGENTMEM_SESSION_PREFIX: c.sessionPrefix, AGENTMEM_MEMORY_PREFIX: c.memoryPrefix,
-      AGENTMEM_EVENTS_PREFIX: c.eventsPrefix, AGENTMEM_PIPELINE_PREFIX: c.pipelinePrefix,
-      AGENTMEM_CLAIM_IDLE_MS: String(c.claimIdleMs), AGENTMEM_BATCH_SIZE: String(c.batchSize),
-    },
+    env: testEnv({ AGENTMEM_METRICS_PORT: String(metricsPort), AGENTMEM_CONSUMER_NAME: consumerName }),
   });
   children.push(child);
   return child;
@@ -112,5 +119,34 @@ describe('a worker asked to stop', () => {
     expect(await exited).toBe(0);
     expect(Date.now() - started).toBeLessThan(5000);
     expect(((await t.redis.xpending(t.keys.rememberStream, REMEMBER_GROUP)) as [number])[0]).toBe(0);
+  }, 60_000);
+});
+
+describe('agentmem serve --api-only', () => {
+  it('answers the API with one embedder session and no workers, leaving turns queued for worker processes', async () => {
+    const port = await freePort();
+    // Streams of its own: the worker processes of the tests above still read this file's.
+    const keys = createKeys({ ...t.config, pipelinePrefix: `${t.config.pipelinePrefix}api-only:` });
+    const child = spawn(process.execPath, [join(PACKAGE_ROOT, 'dist/src/cli/main.js'), 'serve', '--api-only', '--no-reset', '--port', String(port)], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: testEnv({ AGENTMEM_LOG_LEVEL: 'info', AGENTMEM_HOST: '127.0.0.1', AGENTMEM_PIPELINE_PREFIX: `${t.config.pipelinePrefix}api-only:` }),
+    });
+    children.push(child);
+    let stderr = '';
+    child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    const base = `http://127.0.0.1:${port}`;
+    await until(async () => (await fetch(`${base}/readyz`).catch(() => undefined))?.status === 200, 30_000);
+    // It embeds only /v1/recall queries, one text at a time: one session, one copy of the weights.
+    expect(stderr).toMatch(/"event":"embedder.loaded".*"sessions":1,/);
+    const recall = await fetch(`${base}/v1/recall`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text: 'anything', user: 'api-only' }) });
+    expect(recall.status).toBe(200);
+    const posted = await fetch(`${base}/v1/threads/api-only-1/turns`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ content: 'Queued for a worker process.' }) });
+    expect(posted.status).toBe(202);
+    const { turn_id: turnId } = (await posted.json()) as { turn_id: string };
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await readTurn(t.redis, keys, t.longTerm, turnId))?.status).toBe('queued');
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
   }, 60_000);
 });

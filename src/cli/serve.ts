@@ -14,7 +14,9 @@ export const serveCommand: Command = {
   async run(config) {
     const stopRequested = untilSignal();
     const log = createLogger(config.logLevel);
-    const mem = await openAgentMem(config, log);
+    // Without workers the process embeds only /v1/recall queries, one text at a time: one session
+    // is quicker at that than several and holds one copy of the weights instead of several.
+    const mem = await openAgentMem(config.apiOnly && config.embedSessions === 0 ? { ...config, embedSessions: 1 } : config, log);
     try {
       return await serve(mem, config, log, stopRequested);
     } finally {
