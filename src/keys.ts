@@ -25,6 +25,8 @@ export interface Keys {
   readonly consolidatorProgress: string;
   /** Key prefix of the BullMQ queue that schedules consolidation passes. */
   readonly bullPrefix: string;
+  /** A tiny stream one process's event-stream reader also reads, so that it can be woken (`name`: the process's consumer name). */
+  eventsWake(name: string): string;
   /** A turn's status and results. */
   turn(turnId: string): string;
   /** The turn id an Idempotency-Key of one thread maps to (`keyHash`: sha256 of the header). */
@@ -48,6 +50,7 @@ export function createKeys(config: Pick<Config, 'indexName' | 'sessionPrefix' | 
     consolidatorLock: `${p}consolidator:lock`,
     consolidatorProgress: `${p}consolidator:progress`,
     bullPrefix: `${p}bull`,
+    eventsWake: (name) => `${p}events-wake:${name}`,
     turn: (turnId) => `${p}turn:${turnId}`,
     idempotency: (threadId, keyHash) => `${p}idem:${threadId}:${keyHash}`,
   };

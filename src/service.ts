@@ -41,7 +41,7 @@ export async function startService(
   const stopWatchingExpiries = await watchExpiries(mem.redis, mem.keys, mem.longTerm, log);
   const ingest = new Ingest(mem.redis, mem.keys, config);
   const waiter = new TurnWaiter(mem.redis, mem.keys, mem.longTerm);
-  const fanout = new StreamFanout(mem.redis, log, `agentmem-events-${consumer}`);
+  const fanout = new StreamFanout(mem.redis, log, { connectionName: `agentmem-events-${consumer}`, wakeKey: mem.keys.eventsWake(consumer) });
   metrics.watchEventStreams(fanout);
   const app = createApp({ ...deps, ingest, waiter, fanout });
   const server = await new Promise<Server>((resolve, reject) => {

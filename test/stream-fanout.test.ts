@@ -35,7 +35,7 @@ describe('StreamFanout (one blocking read shared by many followers)', () => {
   });
 
   it('gives every follower each entry after its starting id exactly once, in order, while many writers append', async () => {
-    fanout = new StreamFanout(redis, silentLogger);
+    fanout = new StreamFanout(redis, silentLogger, { connectionName: `${prefix}reader`, wakeKey: `${prefix}wake` });
     const keys = [0, 1, 2].map((i) => `${prefix}a${i}`);
     for (const key of keys) for (let i = 0; i < 50; i++) await redis.xadd(key, '*', 'n', `early-${i}`);
     const midway = await Promise.all(keys.map(async (key) => (await redis.xrange(key, '-', '+', 'COUNT', 20)).at(-1)![0]));
@@ -70,10 +70,10 @@ describe('StreamFanout (one blocking read shared by many followers)', () => {
   });
 
   it('reads a stream followed while the shared read is blocked on others at once, not after the block times out', async () => {
-    fanout = new StreamFanout(redis, silentLogger);
+    fanout = new StreamFanout(redis, silentLogger, { connectionName: `${prefix}reader`, wakeKey: `${prefix}wake` });
     const first = recorder();
     fanout.follow(`${prefix}b0`, '0-0', first.onEntries);
-    await sleep(200); // the read is now blocked on b0 alone, for up to 15 s
+    await sleep(200); // the read is now blocked on b0 (and the wake-up stream), for up to 15 s
     const second = recorder();
     fanout.follow(`${prefix}b1`, '0-0', second.onEntries);
     const id = await redis.xadd(`${prefix}b1`, '*', 'n', 'late');
@@ -82,8 +82,31 @@ describe('StreamFanout (one blocking read shared by many followers)', () => {
     expect(first.ids).toEqual([]);
   });
 
+  it('reads on after its connection is cut, and still reads newly followed streams at once', async () => {
+    fanout = new StreamFanout(redis, silentLogger, { connectionName: `${prefix}reader`, wakeKey: `${prefix}wake` });
+    const first = recorder();
+    fanout.follow(`${prefix}e0`, '0-0', first.onEntries);
+    await sleep(200);
+    const readerIds = async () => ((await redis.client('LIST')) as string).split('\n').filter((l) => l.includes(`name=${prefix}reader `)).map((l) => /id=(\d+)/.exec(l)?.[1]);
+    const [before] = await readerIds();
+    await redis.client('KILL', 'ID', before!);
+    for (const deadline = Date.now() + 5000; ; await sleep(50)) {
+      const [now] = await readerIds();
+      if (now && now !== before) break;
+      if (Date.now() > deadline) throw new Error('the reader did not reconnect');
+    }
+    const lost = await redis.xadd(`${prefix}e0`, '*', 'n', 'after the cut');
+    await until(() => first.ids.length === 1, 3000, 'the entry written after the reconnect');
+    const second = recorder();
+    fanout.follow(`${prefix}e1`, '0-0', second.onEntries);
+    const id = await redis.xadd(`${prefix}e1`, '*', 'n', 'late');
+    await until(() => second.ids.length === 1, 3000, 'the entry on a stream followed after the reconnect');
+    expect(first.ids).toEqual([lost]);
+    expect(second.ids).toEqual([id]);
+  });
+
   it('stops handing entries to a follower once it unfollows, and drops the stream with its last follower', async () => {
-    fanout = new StreamFanout(redis, silentLogger);
+    fanout = new StreamFanout(redis, silentLogger, { connectionName: `${prefix}reader`, wakeKey: `${prefix}wake` });
     const kept = recorder();
     const gone = recorder();
     fanout.follow(`${prefix}c`, '0-0', kept.onEntries);

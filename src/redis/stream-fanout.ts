@@ -19,9 +19,9 @@ interface FollowedStream {
 }
 
 const BLOCK_MS = 15_000;
-/** When CLIENT UNBLOCK is not allowed (ACLs), a stream followed mid-read waits at most this long. */
-const BLOCK_MS_WITHOUT_UNBLOCK = 1000;
 const COUNT = 100;
+/** Orphaned wake-up streams (their process died) expire after this. */
+const WAKE_TTL_SECONDS = 3600;
 
 /** Orders two Stream ids (`<ms>-<seq>`, decimal, no leading zeros) numerically. */
 export function compareStreamIds(a: string, b: string): number {
@@ -34,32 +34,36 @@ export function compareStreamIds(a: string, b: string): number {
   return as === bs ? 0 : as < bs ? -1 : 1;
 }
 
+export interface FanoutOptions {
+  /** CLIENT SETNAME of the shared connection, so operators can find it. */
+  connectionName: string;
+  /** A stream of this process's own (keys.eventsWake): appending to it ends the blocked read. */
+  wakeKey: string;
+}
+
 /**
  * Follows any number of Streams for any number of followers over one blocking connection: one
  * `XREAD BLOCK` names every followed stream, so a process serving thousands of event-stream
  * clients holds one Redis connection for them, and one reply wakes all the clients it concerns.
  * A follower that starts behind the shared read (resuming from an old id) reads its history with
  * XRANGE first and receives live entries after it; each follower gets every entry after its
- * starting id once, in order. Following a stream not yet in the read interrupts the blocked read
- * (CLIENT UNBLOCK) so the new stream is read at once.
+ * starting id once, in order. Following a stream the read does not name yet appends to the
+ * process's wake-up stream, which the read also names: it returns at once and the next read
+ * names the new stream. (CLIENT UNBLOCK would need the connection's id, which changes on every
+ * reconnect, and an ACL permission managed Redis often withholds.)
  */
 export class StreamFanout {
   private readonly streams = new Map<string, FollowedStream>();
   private reader: Redis | undefined;
-  private readerId: number | undefined;
   private loop: Promise<void> | undefined;
   private closed = false;
-  /** True while an XREAD is out; `reads` counts the ones that came back. */
-  private reading = false;
-  private reads = 0;
-  private unblockAllowed = true;
-  private wakeIdle: (() => void) | undefined;
+  /** Where the read continues the wake-up stream: anything appended after it ends the block. */
+  private wakeCursor = '0-0';
 
   constructor(
     private readonly redis: Redis,
     private readonly log: Logger,
-    /** CLIENT SETNAME of the shared connection, so operators can find it. */
-    private readonly connectionName = 'agentmem-events',
+    private readonly options: FanoutOptions,
   ) {}
 
   /** Calls `onEntries` with every entry of `key` after `afterId`, as they come; returns the unfollow function. */
@@ -71,14 +75,14 @@ export class StreamFanout {
       // A stream new to the read starts at this follower's cursor: the shared read brings its history.
       stream = { cursor: afterId, followers: new Set() };
       this.streams.set(key, stream);
-      void this.interrupt();
+      if (this.loop) void this.wake();
     }
     stream.followers.add(follower);
     if (compareStreamIds(afterId, stream.cursor) < 0) {
       follower.held = [];
       void this.catchUp(key, stream, follower);
     }
-    this.start();
+    this.loop ??= this.run();
     const followed = stream;
     return () => {
       followed.followers.delete(follower);
@@ -97,48 +101,32 @@ export class StreamFanout {
   async close(): Promise<void> {
     this.closed = true;
     this.streams.clear();
-    this.wakeIdle?.();
     this.reader?.disconnect();
     await this.loop;
-  }
-
-  private start(): void {
-    if (this.loop) return;
-    this.reader = this.redis.duplicate({ connectionName: this.connectionName });
-    this.reader.on('error', () => undefined);
-    this.loop = this.run();
+    if (this.loop) await this.redis.del(this.options.wakeKey).catch(() => undefined);
   }
 
   private async run(): Promise<void> {
-    const reader = this.reader as Redis;
+    const { connectionName, wakeKey } = this.options;
+    const reader = (this.reader = this.redis.duplicate({ connectionName }));
+    reader.on('error', () => undefined);
     while (!this.closed) {
-      if (this.streams.size === 0) {
-        await new Promise<void>((resolve) => (this.wakeIdle = resolve));
-        this.wakeIdle = undefined;
-        continue;
-      }
-      let keys: string[] = [];
+      // The wake-up stream first; followed streams as they are now.
+      const keys = [wakeKey, ...this.streams.keys()];
+      const ids = [this.wakeCursor, ...[...this.streams.values()].map((s) => s.cursor)];
       let reply: [string, RawEntry[]][] | null;
       try {
-        this.readerId ??= Number(await reader.client('ID'));
-        // Taken after the await: a stream followed meanwhile is in this read.
-        keys = [...this.streams.keys()];
-        if (keys.length === 0) continue;
-        const ids = keys.map((k) => (this.streams.get(k) as FollowedStream).cursor);
-        this.reading = true;
-        const blockMs = this.unblockAllowed ? BLOCK_MS : BLOCK_MS_WITHOUT_UNBLOCK;
-        reply = (await reader.xread('COUNT', COUNT, 'BLOCK', blockMs, 'STREAMS', ...keys, ...ids)) as [string, RawEntry[]][] | null;
+        reply = (await reader.xread('COUNT', COUNT, 'BLOCK', BLOCK_MS, 'STREAMS', ...keys, ...ids)) as [string, RawEntry[]][] | null;
       } catch (err) {
         if (this.closed) break;
-        this.log.warn('events.read_failed', { streams: keys.length, error: err });
-        this.readerId = undefined; // a reconnect gives the connection a new id
+        this.log.warn('events.read_failed', { streams: keys.length - 1, error: err });
         await new Promise((r) => setTimeout(r, 500));
         continue;
-      } finally {
-        this.reading = false;
-        this.reads++;
       }
-      for (const [key, entries] of reply ?? []) this.dispatch(key, entries);
+      for (const [key, entries] of reply ?? []) {
+        if (key === wakeKey) this.wakeCursor = entries.at(-1)?.[0] ?? this.wakeCursor;
+        else this.dispatch(key, entries);
+      }
     }
   }
 
@@ -174,23 +162,14 @@ export class StreamFanout {
     hand(follower, held);
   }
 
-  /**
-   * Makes a blocked XREAD return so the next one names the streams followed since. A CLIENT
-   * UNBLOCK can reach Redis before the XREAD it targets; then it is retried until that read
-   * blocks or returns.
-   */
-  private async interrupt(): Promise<void> {
-    this.wakeIdle?.();
-    const read = this.reads;
-    for (let attempt = 0; attempt < 50 && this.unblockAllowed && this.reading && this.reads === read && !this.closed; attempt++) {
-      try {
-        if (this.readerId !== undefined && Number(await this.redis.client('UNBLOCK', this.readerId)) === 1) return;
-      } catch (err) {
-        this.unblockAllowed = false;
-        this.log.warn('events.unblock_denied', { error: err, block_ms: BLOCK_MS_WITHOUT_UNBLOCK });
-        return;
-      }
-      await new Promise((r) => setTimeout(r, 2));
+  /** Ends the blocked read, whenever it was sent: the wake-up entry outlives the moment. */
+  private async wake(): Promise<void> {
+    const { wakeKey } = this.options;
+    try {
+      await this.redis.multi().xadd(wakeKey, 'MAXLEN', 1, '*', 'wake', '1').expire(wakeKey, WAKE_TTL_SECONDS).exec();
+    } catch (err) {
+      // The read still names the stream once it returns (at the latest after BLOCK_MS).
+      this.log.warn('events.wake_failed', { error: err });
     }
   }
 }
