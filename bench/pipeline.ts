@@ -357,7 +357,8 @@ async function main(): Promise<number> {
     const [started, loaded] = await Promise.all([startServer(redis.url), loadThreadedEmbedder(config, log)]);
     server = started;
     embedder = loaded;
-    await embedder.embed(texts.slice(0, batchSize)); // warm-up, not counted
+    // Every session's first call is slow; warm them all, not only the one a single call would reach.
+    await Promise.all(Array.from({ length: loaded.parallelism }, () => loaded.embed(texts.slice(0, batchSize))));
     const pids = { server: server.pid, redis: redis.child?.pid ?? 0 };
     say('warming up the service (not counted)');
     const warmUp = await runPhase(server.url, pids, 0, 1, Math.max(...clientCounts), 25);
