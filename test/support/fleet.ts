@@ -1,0 +1,147 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Redis } from 'ioredis';
+import { inject } from 'vitest';
+import { silentLogger } from '../../src/log.js';
+import { PACKAGE_ROOT } from '../../src/paths.js';
+import { startRedis, type RunningRedis } from '../../src/provision/redis-server.js';
+import { connectRedis } from '../../src/redis/connection.js';
+import { freePort } from './ports.js';
+
+/**
+ * Fault tests need a Redis of their own (they kill, flush and restart it) and agentmem as real
+ * processes pointed at it. This module gives both: `ownRedis()` starts the provisioned server
+ * the way `agentmem serve` starts its embedded one, on a free port with a throwaway data folder;
+ * `spawnAgentmem()` runs `node dist/src/cli/main.js <args>` against it.
+ */
+
+export interface OwnRedis {
+  url: string;
+  port: number;
+  dataDir: string;
+  /** A client of the test's own (retries while the server is down). */
+  client: Redis;
+  /** SIGKILL (or another signal) to the server process; resolves once it has exited. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  /** Starts the server again on the same port; `empty` removes its data folder first. */
+  restart(options?: { empty?: boolean }): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** True when the suite runs against the provisioned server (not a REDIS_URL it cannot restart). */
+export function canOwnRedis(): boolean {
+  return inject('redisInstallation') !== null;
+}
+
+export async function ownRedis(): Promise<OwnRedis> {
+  const installation = inject('redisInstallation');
+  if (!installation) throw new Error('ownRedis needs the provisioned Redis (the suite runs against REDIS_URL)');
+  const port = await freePort();
+  const dataDir = await mkdtemp(join(tmpdir(), 'agentmem-fault-'));
+  let server: RunningRedis = await startRedis(installation, { port, dataDir, persist: true, log: silentLogger });
+  const client = connectRedis(server.url, { maxRetriesPerRequest: null, retryStrategy: () => 100 });
+  client.on('error', () => undefined);
+  const kill = async (signal: NodeJS.Signals = 'SIGKILL'): Promise<void> => {
+    const child = server.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill(signal);
+    await exited;
+  };
+  return {
+    url: server.url,
+    port,
+    dataDir,
+    client,
+    kill,
+    restart: async (options = {}) => {
+      await kill('SIGKILL');
+      if (options.empty) {
+        await rm(dataDir, { recursive: true, force: true });
+      }
+      server = await startRedis(installation, { port, dataDir, persist: true, log: silentLogger });
+    },
+    stop: async () => {
+      client.disconnect();
+      await server.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface AgentmemProcess {
+  child: ChildProcess;
+  /** Every JSON log line the process wrote to stderr so far, parsed. */
+  logs: Record<string, unknown>[];
+  /** Raw stderr, for failure messages. */
+  stderr(): string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  kill(signal?: NodeJS.Signals): void;
+}
+
+/** The environment that points an agentmem process at `redisUrl` and the suite's model. */
+export function agentmemEnv(redisUrl: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    REDIS_URL: redisUrl,
+    AGENTMEM_MODEL_DIR: inject('modelDir'),
+    AGENTMEM_LOG_LEVEL: 'info',
+    AGENTMEM_HOST: '127.0.0.1',
+    ...extra,
+  };
+}
+
+const running = new Set<ChildProcess>();
+
+/** `agentmem <args>` as a child process. Call `killAll()` in afterAll. */
+export function spawnAgentmem(args: string[], env: NodeJS.ProcessEnv): AgentmemProcess {
+  const child = spawn(process.execPath, [join(PACKAGE_ROOT, 'dist/src/cli/main.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  running.add(child);
+  const logs: Record<string, unknown>[] = [];
+  let stderr = '';
+  let partial = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    const text = chunk.toString();
+    stderr += text;
+    partial += text;
+    let end: number;
+    while ((end = partial.indexOf('\n')) >= 0) {
+      const line = partial.slice(0, end);
+      partial = partial.slice(end + 1);
+      try {
+        logs.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        // not a log line (a crash message): kept in stderr
+      }
+    }
+  });
+  child.stdout?.resume();
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => {
+      running.delete(child);
+      resolve({ code, signal });
+    }),
+  );
+  return { child, logs, stderr: () => stderr, exited, kill: (signal = 'SIGTERM') => void child.kill(signal) };
+}
+
+/** SIGKILLs every process spawnAgentmem started that is still running. */
+export function killAll(): void {
+  for (const child of running) child.kill('SIGKILL');
+}
+
+/** Resolves once `check` holds, checking every `everyMs`; fails after `timeoutMs` with `what`. */
+export async function until(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 30_000, everyMs = 100): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** Waits until GET `url` answers `status` (a process that is starting refuses connections). */
+export async function untilStatus(url: string, status = 200, timeoutMs = 60_000): Promise<void> {
+  await until(`${url} to answer ${status}`, async () => (await fetch(url, { signal: AbortSignal.timeout(2000) }).catch(() => undefined))?.status === status, timeoutMs, 200);
+}
