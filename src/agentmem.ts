@@ -28,7 +28,7 @@ export function createTiers(redis: Redis, config: Config): MemoryTiers {
     keys,
     working: new WorkingMemory(redis, keys, { sessionTtlSeconds: config.sessionTtlSeconds, windowSize: config.windowSize }),
     longTerm: new LongTermMemory(redis, keys, { dedupThreshold: config.dedupThreshold, episodicTtlSeconds: config.episodicTtlSeconds }),
-    events: new EventLog(redis, keys, config.eventsMaxLen),
+    events: new EventLog(redis, keys, { maxLen: config.eventsMaxLen, ttlSeconds: config.sessionTtlSeconds }),
   };
 }
 

@@ -67,10 +67,11 @@ describe('writeMemory-1.lua', () => {
   });
 });
 
-describe('acceptTurn-5.lua', () => {
+describe('acceptTurn-6.lua', () => {
   const accept = (turnId: string, idem: string | null, maxBacklog = 100) =>
     t.redis.acceptTurn(
       t.keys.session('acc000000001'), t.keys.ingestStream, t.keys.events('acc000000001'), t.keys.turn(turnId), t.keys.idempotency('acc000000001', idem ?? ''),
+      t.keys.rememberStream,
       'acc000000001', 'u', 'a', 'user', `content of ${turnId}`, 20, 60, turnId, 'ns', 'episodic', 5, 0.55, 1000, 600, idem === null ? '0' : '1', maxBacklog,
     );
 
@@ -83,6 +84,20 @@ describe('acceptTurn-5.lua', () => {
     expect(await accept('aaaaaaaaaaa3', null, 1)).toBe(-2);
     expect(await t.redis.hget(t.keys.session('acc000000001'), 'turn_count')).toBe('1');
     expect(await t.redis.exists(t.keys.turn('aaaaaaaaaaa3'))).toBe(0);
+  });
+
+  it("gives the thread's event stream the session's TTL", async () => {
+    const ttl = await t.redis.ttl(t.keys.events('acc000000001'));
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(60);
+  });
+
+  it('counts the remember stage in the backlog: entries waiting there fill the bound too', async () => {
+    await t.redis.xadd(t.keys.rememberStream, '*', 'turn_id', 'waiting');
+    await t.redis.xadd(t.keys.rememberStream, '*', 'turn_id', 'waiting');
+    // One turn queued for embedding (from the test above) and two waiting to be remembered.
+    expect(await accept('aaaaaaaaaaa4', null, 3)).toBe(-2);
+    expect(await accept('aaaaaaaaaaa5', null, 4)).toEqual([1, 'aaaaaaaaaaa5', 2, expect.any(String)]);
   });
 });
 

@@ -18,6 +18,7 @@
     ARGV[10] event stream MAXLEN ~  ARGV[11] channel announcing finished turns
     ARGV[12] turn_id                ARGV[13] turn hash TTL (s)
     ARGV[14] memory log entry detail, JSON
+    ARGV[15] event stream TTL (s): the session's
 
   Output:
     1   applied
@@ -30,6 +31,7 @@
 ]]
 -- @include nowTs
 -- @include ackDelete
+-- @include logEvent
 
 local turnKey, memoryKey, eventsKey, rememberKey, memoryLogKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local group, entryId, mode = ARGV[1], ARGV[2], ARGV[3]
@@ -54,7 +56,7 @@ end
 local ts = nowTs()
 redis.call('HSET', turnKey, 'memory', ARGV[6], 'remember_ms', ARGV[7], 'status', 'done', 'done_ts', ts)
 redis.call('EXPIRE', turnKey, turnTtl)
-redis.call('XADD', eventsKey, 'MAXLEN', '~', eventsMaxLen, '*', 'action', 'turn_appended:' .. ARGV[8], 'detail', ARGV[9], 'ts', ts)
+logEvent(eventsKey, eventsMaxLen, tonumber(ARGV[15]), 'turn_appended:' .. ARGV[8], ARGV[9], ts)
 redis.call('XADD', memoryLogKey, 'MAXLEN', '~', 10000, '*',
   'action', mode == 'bump' and 'memory_deduped' or 'memory_written', 'detail', ARGV[14], 'ts', ts)
 redis.call('PUBLISH', channel, turnId)

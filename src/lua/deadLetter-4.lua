@@ -14,12 +14,14 @@
     ARGV[6]  turn_id ('' if unknown)
     ARGV[7]  event stream MAXLEN ~  ARGV[8]  channel announcing finished turns
     ARGV[9]  dead-letter stream MAXLEN ~
+    ARGV[10] event stream TTL (s): the session's
 
   Output:
     1  moved
     0  the entry is gone from the source stream (already handled): only acknowledged
 ]]
 -- @include nowTs
+-- @include logEvent
 
 local sourceKey, deadKey, turnKey, eventsKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local group, entryId, stage, reason, deliveries = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
@@ -46,8 +48,7 @@ if turnId ~= '' then
   if redis.call('EXISTS', turnKey) == 1 then
     redis.call('HSET', turnKey, 'status', 'failed', 'error', stage .. ': ' .. reason, 'done_ts', ts)
   end
-  redis.call('XADD', eventsKey, 'MAXLEN', '~', eventsMaxLen, '*', 'action', 'turn_failed',
-    'detail', cjson.encode({ turn_id = turnId, stage = stage, reason = reason }), 'ts', ts)
+  logEvent(eventsKey, eventsMaxLen, tonumber(ARGV[10]), 'turn_failed', cjson.encode({ turn_id = turnId, stage = stage, reason = reason }), ts)
   redis.call('PUBLISH', channel, turnId)
 end
 return 1

@@ -16,7 +16,7 @@
     ARGV[11] user                   ARGV[12] namespace
     ARGV[13] role                   ARGV[14] content
     ARGV[15] event stream MAXLEN ~  ARGV[16] channel announcing finished turns
-    ARGV[17] turn hash TTL (s)
+    ARGV[17] turn hash TTL (s)       ARGV[18] event stream TTL (s): the session's
 
   Output:
     1  stored and handed on (or finished)
@@ -26,11 +26,12 @@
 ]]
 -- @include nowTs
 -- @include ackDelete
+-- @include logEvent
 
 local turnKey, eventsKey, rememberKey, ingestKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local group, entryId = ARGV[1], ARGV[2]
 local remember, turnId, role = ARGV[7], ARGV[9], ARGV[13]
-local eventsMaxLen, channel, turnTtl = ARGV[15], ARGV[16], tonumber(ARGV[17])
+local eventsMaxLen, channel, turnTtl, eventsTtl = ARGV[15], ARGV[16], tonumber(ARGV[17]), tonumber(ARGV[18])
 
 local function ack() ackDelete(ingestKey, group, entryId) end
 
@@ -41,11 +42,11 @@ end
 
 local ts = nowTs()
 redis.call('HSET', turnKey, 'recall', ARGV[3], 'embed_ms', ARGV[5], 'recall_ms', ARGV[6], 'recall_ts', ts)
-redis.call('XADD', eventsKey, 'MAXLEN', '~', eventsMaxLen, '*', 'action', 'recall_ready', 'detail', ARGV[4], 'ts', ts)
+logEvent(eventsKey, eventsMaxLen, eventsTtl, 'recall_ready', ARGV[4], ts)
 
 if remember == 'skip' then
   redis.call('HSET', turnKey, 'status', 'done', 'done_ts', ts)
-  redis.call('XADD', eventsKey, 'MAXLEN', '~', eventsMaxLen, '*', 'action', 'turn_appended:' .. role, 'detail', '', 'ts', ts)
+  logEvent(eventsKey, eventsMaxLen, eventsTtl, 'turn_appended:' .. role, '', ts)
   redis.call('PUBLISH', channel, turnId)
 else
   redis.call('XADD', rememberKey, '*',

@@ -12,19 +12,28 @@ export interface EventRecord {
   ts: number;
 }
 
-/** The event log: one Stream per thread, capped with `MAXLEN ~`, fields in the demos' order. */
+/**
+ * The event log: one Stream per thread, capped with `MAXLEN ~`, fields in the demos' order, and
+ * expiring like the thread's working memory (every entry refreshes the TTL, as the Lua scripts
+ * that log do): a thread id any client can invent must not leave a stream behind forever.
+ */
 export class EventLog {
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keys,
-    private readonly maxLen: number,
+    private readonly options: { maxLen: number; ttlSeconds: number },
   ) {}
 
   async record(threadId: string, action: string, detail = ''): Promise<string> {
     const key = this.keys.events(v.threadId(threadId));
     const ts = (Date.now() / 1000).toFixed(3);
-    const id = await this.redis.xadd(key, 'MAXLEN', '~', this.maxLen, '*', 'action', action, 'detail', detail, 'ts', ts);
-    if (id === null) throw new Error('XADD returned no id');
+    const replies = await this.redis.multi()
+      .xadd(key, 'MAXLEN', '~', this.options.maxLen, '*', 'action', action, 'detail', detail, 'ts', ts)
+      .expire(key, this.options.ttlSeconds)
+      .exec();
+    const [err, id] = replies?.[0] ?? [new Error('MULTI was discarded'), null];
+    if (err) throw err;
+    if (typeof id !== 'string') throw new Error('XADD returned no id');
     return id;
   }
 

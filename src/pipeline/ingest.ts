@@ -73,7 +73,7 @@ export class Ingest {
     const keyHash = createHash('sha256').update(idempotencyKey ?? '').digest('hex').slice(0, 32);
     const reply = await this.redis.acceptTurn(
       this.keys.session(turn.threadId), this.keys.ingestStream, this.keys.events(turn.threadId), this.keys.turn(turnId),
-      this.keys.idempotency(turn.threadId, keyHash),
+      this.keys.idempotency(turn.threadId, keyHash), this.keys.rememberStream,
       turn.threadId, turn.user, turn.agent, turn.role, turn.content, this.config.windowSize, this.config.sessionTtlSeconds,
       turnId, turn.namespace, turn.remember, turn.k, turn.threshold, this.config.eventsMaxLen, this.config.turnTtlSeconds,
       idempotencyKey === undefined ? '0' : '1', this.config.maxBacklog,

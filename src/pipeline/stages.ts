@@ -14,7 +14,7 @@ import type { MemoryOutcome } from './turns.js';
 export const EMBED_RECALL_GROUP = 'embed-recall';
 export const REMEMBER_GROUP = 'remember';
 
-type StageConfig = Pick<Config, 'eventsMaxLen' | 'turnTtlSeconds' | 'dedupThreshold'>;
+type StageConfig = Pick<Config, 'eventsMaxLen' | 'sessionTtlSeconds' | 'turnTtlSeconds' | 'dedupThreshold'>;
 
 export interface StageDeps {
   redis: Redis;
@@ -157,7 +157,7 @@ export class EmbedRecallStage {
       keys.turn(turn.turnId), keys.events(turn.threadId), keys.rememberStream, keys.ingestStream,
       EMBED_RECALL_GROUP, turn.entryId, JSON.stringify(recall), JSON.stringify(detail), round(embedMs), round(recallMs),
       turn.remember, vectorBytes(vector), turn.turnId, turn.threadId, turn.user, turn.namespace, turn.role, turn.content,
-      config.eventsMaxLen, keys.turnDoneChannel, config.turnTtlSeconds,
+      config.eventsMaxLen, keys.turnDoneChannel, config.turnTtlSeconds, config.sessionTtlSeconds,
     );
     throwIfScriptError('finishRecall', reply);
     const metrics = this.deps.metrics;
@@ -240,7 +240,7 @@ export class RememberStage {
     return redis.applyMemory(
       keys.turn(turn.turnId), keys.memory(memoryId), keys.events(turn.threadId), keys.rememberStream, keys.memoryLog,
       REMEMBER_GROUP, turn.entryId, mode, doc, ttl, JSON.stringify(outcome), round(performance.now() - started), turn.role, detail,
-      config.eventsMaxLen, keys.turnDoneChannel, turn.turnId, config.turnTtlSeconds, JSON.stringify(logDetail),
+      config.eventsMaxLen, keys.turnDoneChannel, turn.turnId, config.turnTtlSeconds, JSON.stringify(logDetail), config.sessionTtlSeconds,
     );
   }
 }
@@ -257,7 +257,7 @@ export async function deadLetter(
   await redis.deadLetter(
     stream, keys.deadLetterStream, usable ? keys.turn(turnId) : keys.deadLetterStream, usable ? keys.events(threadId) : keys.deadLetterStream,
     group, entryId, stage, `not processed after ${deliveries} deliveries`, deliveries, usable ? turnId : '',
-    config.eventsMaxLen, keys.turnDoneChannel, 10_000,
+    config.eventsMaxLen, keys.turnDoneChannel, 10_000, config.sessionTtlSeconds,
   );
 }
 

@@ -10,13 +10,16 @@
     KEYS[3]  event stream (agent:events:<thread_id>)
     KEYS[4]  turn hash (the turn's status and results, read by polling and ?wait)
     KEYS[5]  idempotency key (only read/written when ARGV[15] is "1")
+    KEYS[6]  remember stream (turns embedded, waiting for the remember workers)
     ARGV[1]  thread_id          ARGV[2]  user            ARGV[3]  agent
     ARGV[4]  role               ARGV[5]  content         ARGV[6]  window size
     ARGV[7]  session TTL (s)    ARGV[8]  turn_id         ARGV[9]  namespace
     ARGV[10] remember (episodic|semantic|skip)           ARGV[11] k
     ARGV[12] recall threshold   ARGV[13] event stream MAXLEN ~
     ARGV[14] turn hash / idempotency TTL (s)             ARGV[15] "1" when an Idempotency-Key was given
-    ARGV[16] backlog bound: refuse when the ingest stream already holds this many entries
+    ARGV[16] backlog bound: refuse when the two pipeline streams together already hold this many
+             entries (processed entries are deleted, so a stream's length is its backlog; counting
+             both stages keeps the bound when one stage has no live worker)
 
   Output:
     { 1, turn_id, turn_count, stream_id }  accepted
@@ -24,12 +27,14 @@
     -1                                     the session's recent_turns is not a JSON array
     -2                                     backlog full (nothing written)
 
-  Events: thread_started (when the session is created), turn_accepted.
+  Events: thread_started (when the session is created), turn_accepted. The event stream gets the
+  session's TTL.
 ]]
 -- @include nowTs
 -- @include pushTurn
+-- @include logEvent
 
-local sessionKey, ingestKey, eventsKey, turnKey, idemKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local sessionKey, ingestKey, eventsKey, turnKey, idemKey, rememberKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local threadId, user, agent, role, content = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local window, sessionTtl, turnId, namespace = tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8], ARGV[9]
 local remember, k, threshold, eventsMaxLen = ARGV[10], ARGV[11], ARGV[12], ARGV[13]
@@ -39,7 +44,7 @@ if useIdem then
   local known = redis.call('GET', idemKey)
   if known then return { 0, known } end
 end
-if redis.call('XLEN', ingestKey) >= maxBacklog then return -2 end
+if redis.call('XLEN', ingestKey) + redis.call('XLEN', rememberKey) >= maxBacklog then return -2 end
 
 local ts = nowTs()
 local count, created = pushTurn(sessionKey, threadId, user, agent, role, content, window, sessionTtl, ts)
@@ -56,9 +61,7 @@ redis.call('EXPIRE', turnKey, turnTtl)
 if useIdem then redis.call('SET', idemKey, turnId, 'EX', turnTtl) end
 
 if created == 1 then
-  redis.call('XADD', eventsKey, 'MAXLEN', '~', eventsMaxLen, '*',
-    'action', 'thread_started', 'detail', 'user=' .. user .. ' namespace=' .. namespace, 'ts', ts)
+  logEvent(eventsKey, eventsMaxLen, sessionTtl, 'thread_started', 'user=' .. user .. ' namespace=' .. namespace, ts)
 end
-redis.call('XADD', eventsKey, 'MAXLEN', '~', eventsMaxLen, '*',
-  'action', 'turn_accepted', 'detail', cjson.encode({ turn_id = turnId, role = role, turn_count = count }), 'ts', ts)
+logEvent(eventsKey, eventsMaxLen, sessionTtl, 'turn_accepted', cjson.encode({ turn_id = turnId, role = role, turn_count = count }), ts)
 return { 1, turnId, count, streamId }
