@@ -30,6 +30,11 @@ export async function streamEvents(redis: Redis, fanout: StreamFanout, streamKey
     Connection: 'keep-alive',
     'X-Accel-Buffering': 'no',
   });
+  // A HEAD response has no body to stream: its headers would wait for one that never ends.
+  if (req.method === 'HEAD') {
+    res.end();
+    return;
+  }
   res.write(': connected\n\n');
   const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), KEEP_ALIVE_MS);
   // Entries that arrive together go out in one write.
