@@ -131,6 +131,8 @@ describe.skipIf(!canOwnRedis())('hostile input against a running agentmem serve'
       ['/turn with a bad escape in the form', httpRequest({ method: 'POST', path: '/turn', headers: [form], body: 'text=100%&user=alice' }), 400, 'text'],
       ['/turn with user as a JSON list', httpRequest({ method: 'POST', path: '/turn', headers: [json], body: JSON.stringify({ text: 'hello', user: ['alice', 'bob'] }) }), 400, 'user'],
       ['/turn with user as a JSON number', httpRequest({ method: 'POST', path: '/turn', headers: [json], body: JSON.stringify({ text: 'hello', user: 7 }) }), 400, 'user'],
+      ['a JSON field given twice', httpRequest({ method: 'POST', path: '/v1/threads/t1/turns', headers: [json], body: '{"content":"hello","user":"alice","user":"bob"}' }), 400, 'user'],
+      ['/turn with a JSON field given twice', httpRequest({ method: 'POST', path: '/turn', headers: [json], body: '{"text":"hello","user":"alice", "user" : "alice"}' }), 400, 'user'],
       ['/state with thread_id twice', httpRequest({ method: 'GET', path: '/state?thread_id=a&thread_id=b' }), 400, 'thread_id'],
       ['/drop_memory with memory_id twice', httpRequest({ method: 'POST', path: '/drop_memory', headers: [form], body: 'memory_id=0123456789ab&memory_id=0123456789ab' }), 400, 'memory_id'],
     ];

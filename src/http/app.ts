@@ -17,7 +17,7 @@ import { pairs } from '../redis/reply.js';
 import type { StreamFanout } from '../redis/stream-fanout.js';
 import { WEB_DIR } from '../paths.js';
 import * as v from '../validate.js';
-import { clientError, requestGuards } from './guards.js';
+import { clientError, requestGuards, verifyJsonBody } from './guards.js';
 import { legacyRoutes } from './legacy.js';
 import { route, type Handler } from './route.js';
 import { streamEvents } from './sse.js';
@@ -70,7 +70,7 @@ export function createApp(deps: ApiDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.use(requestGuards);
-  app.use(express.json({ limit: config.maxBodyBytes, inflate: false }));
+  app.use(express.json({ limit: config.maxBodyBytes, inflate: false, verify: verifyJsonBody }));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });

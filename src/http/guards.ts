@@ -70,6 +70,40 @@ export function verifyFormBody(_req: unknown, _res: unknown, body: Buffer): void
   checkUrlEncoded(body.toString('utf8'));
 }
 
+/** After a string in an object: it was a key. */
+const KEY_END = /\s*:/y;
+
+/**
+ * The body-parser `verify` hook for JSON bodies: a top-level field given twice is a 400 naming
+ * it. JSON.parse keeps the last, a proxy or another parser may keep the first; agentmem takes
+ * neither. Malformed JSON is left to the parser to report.
+ */
+export function verifyJsonBody(_req: unknown, _res: unknown, body: Buffer): void {
+  const text = body.toString('utf8');
+  if (!/^\s*\{/.test(text)) return;
+  const seen = new Set<string>();
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (ch === '{' || ch === '[') depth++;
+    else if (ch === '}' || ch === ']') depth--;
+    else if (ch === '"') {
+      const start = i;
+      for (i++; i < text.length && text[i] !== '"'; i++) if (text[i] === '\\') i++;
+      KEY_END.lastIndex = i + 1;
+      if (depth !== 1 || !KEY_END.test(text)) continue;
+      let name: string;
+      try {
+        name = JSON.parse(text.slice(start, i + 1)) as string;
+      } catch {
+        return;
+      }
+      if (seen.has(name)) throw new ValidationError(name, 'must be given once');
+      seen.add(name);
+    }
+  }
+}
+
 export interface ClientErrorAnswer {
   status: number;
   error: { field?: string; message: string };
