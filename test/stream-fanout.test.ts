@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { silentLogger } from '../src/log.js';
+import { connectRedis } from '../src/redis/connection.js';
 import { compareStreamIds, StreamFanout, type RawEntry } from '../src/redis/stream-fanout.js';
 import { connect, deleteByPrefix } from './support/redis.js';
 
@@ -211,6 +212,37 @@ describe('StreamFanout when Redis refuses part of the shared read', () => {
     await until(() => late.ids.length === 1, 5000, 'the entry on a stream followed after the repair');
     expect(late.ids).toEqual([id]);
     expect(first.failures).toEqual([]);
+  });
+});
+
+describe('StreamFanout when Redis refuses every read', () => {
+  it('drops nobody while a refusal concerns all streams alike (here: a permission withdrawn), and reads on once it is lifted', async () => {
+    const admin = connect();
+    const user = `${prefix}acl-user`;
+    await admin.acl('SETUSER', user, 'on', 'nopass', '~*', '&*', '+@all');
+    // Its own connections (the shared read is a duplicate) log in as that user.
+    const limited = connectRedis(inject('redisUrl'), { username: user, password: 'any' });
+    const fanout = new StreamFanout(limited, silentLogger, { connectionName: `${prefix}reader5`, wakeKey: `${prefix}wake5` });
+    try {
+      const followers = [recorder(), recorder()];
+      fanout.follow(`${prefix}i0`, '0-0', followers[0]!.onEntries, followers[0]!.onFailed);
+      fanout.follow(`${prefix}i1`, '0-0', followers[1]!.onEntries, followers[1]!.onFailed);
+      await admin.xadd(`${prefix}i0`, '*', 'n', '1');
+      await until(() => followers[0]!.ids.length === 1, 5000, 'the first entry');
+      await admin.acl('SETUSER', user, '-xread');
+      const written = [await admin.xadd(`${prefix}i0`, '*', 'n', '2'), await admin.xadd(`${prefix}i1`, '*', 'n', '1')];
+      // Refused reads meanwhile: the reader retries (and probes) without dropping anyone.
+      await until(async () => ((await admin.call('ACL', 'LOG')) as unknown[][]).some((entry) => String(entry).includes(user)), 5000, 'a refused read');
+      await admin.acl('SETUSER', user, '+xread');
+      await until(() => followers[0]!.ids.length === 2 && followers[1]!.ids.length === 1, 5000, 'the entries written while reads were refused');
+      expect([followers[0]!.ids[1], followers[1]!.ids[0]]).toEqual(written);
+      expect(followers.map((f) => f.failures)).toEqual([[], []]);
+    } finally {
+      await fanout.close();
+      limited.disconnect();
+      await admin.acl('DELUSER', user);
+      await admin.quit();
+    }
   });
 });
 

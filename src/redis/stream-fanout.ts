@@ -157,8 +157,9 @@ export class StreamFanout {
    * After the shared read was refused: reads each followed stream once, without blocking, from
    * its shared cursor and from each follower's cursor, and drops exactly the followers Redis
    * refuses (told why); a stream whose shared cursor alone is refused continues from its
-   * remaining followers' cursors. The wake-up stream is the process's own: a bad one is
-   * replaced. Returns whether anything was dropped (false: the cause lies elsewhere).
+   * remaining followers' cursors. The wake-up stream is the process's own: one of another type
+   * is replaced, and any other refusal of it means Redis refuses every read, so nobody is
+   * dropped. Returns whether anything was dropped (false: the cause lies elsewhere).
    */
   private async dropUnreadable(): Promise<boolean> {
     const { wakeKey } = this.options;
@@ -179,6 +180,9 @@ export class StreamFanout {
     });
     let dropped = false;
     const wakeError = refused.get(wakeKey)?.get(this.wakeCursor);
+    // The wake-up stream is ours and its cursor came from Redis: refused other than for its type,
+    // Redis refuses every read (loading, permissions, ...), and no follower is to blame.
+    if (wakeError && !wakeError.message.startsWith('WRONGTYPE')) return false;
     if (wakeError) {
       this.log.warn('events.wake_stream_replaced', { stream: wakeKey, error: wakeError });
       await this.redis.del(wakeKey);
