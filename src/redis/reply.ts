@@ -9,8 +9,8 @@ export function pairs(flat: readonly unknown[]): Map<string, unknown> {
 }
 
 /**
- * True for an error Redis answered (`ERR ...`, `WRONGTYPE ...`): the command was refused and
- * retrying it unchanged fails the same way. Connection failures are not reply errors.
+ * True for an error Redis answered (`ERR ...`, `WRONGTYPE ...`, `LOADING ...`): the server got
+ * the command and refused it. Connection failures are not reply errors.
  */
 export function isReplyError(err: unknown): boolean {
   return err instanceof Error && err.name === 'ReplyError';
