@@ -77,7 +77,7 @@ describe.skipIf(!canOwnRedis())('hostile input against a running agentmem serve'
     let successesThatWrote = 0;
     for (const c of corpus) {
       const started = performance.now();
-      const result = await sendRaw(port, c.bytes, { halfClose: c.halfClose, responses: c.responses, timeoutMs: 5000 });
+      const result = await sendRaw(port, c.bytes, { halfClose: c.halfClose, responses: c.responses, timeoutMs: 15_000 });
       await pipelineDrained();
       await settled();
       const statusName = result.timedOut ? 'timeout' : result.status === null ? 'closed' : String(result.status);
