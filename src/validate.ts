@@ -97,6 +97,26 @@ export function positiveInt(value: unknown, field: string, max: number): number 
   return value;
 }
 
+const MAX_STREAM_ID_PART = 2n ** 64n - 1n;
+const STREAM_ID = /^(\d{1,20})(?:-(\d{1,20}))?$/;
+
+/**
+ * A Stream entry id a client hands back (SSE Last-Event-ID, ?since): `<ms>-<seq>`, or `<ms>`
+ * alone (sequence 0, as XREAD reads it), each part a decimal integer up to 2^64-1; `0` is the
+ * start of the stream. Returned canonical (`<ms>-<seq>`, no leading zeros), so ids compare as
+ * digit strings. Anything else is refused here: an id Redis rejects would fail the read the
+ * process shares among all its event-stream clients.
+ */
+export function streamId(value: unknown, field: string): string {
+  const match = typeof value === 'string' ? STREAM_ID.exec(value) : null;
+  const ms = match ? BigInt(match[1] as string) : -1n;
+  const seq = match?.[2] === undefined ? 0n : BigInt(match[2]);
+  if (ms < 0n || ms > MAX_STREAM_ID_PART || seq > MAX_STREAM_ID_PART) {
+    throw new ValidationError(field, `must be a stream entry id <ms>-<seq> or <ms>, each a decimal integer up to ${MAX_STREAM_ID_PART}`);
+  }
+  return `${ms}-${seq}`;
+}
+
 export function embedding(value: unknown, dims: number, field = 'embedding'): Float32Array {
   if (!(value instanceof Float32Array) || value.length !== dims) {
     throw new ValidationError(field, `must be a Float32Array of ${dims} numbers`);

@@ -17,6 +17,7 @@ import { pairs } from '../redis/reply.js';
 import type { StreamFanout } from '../redis/stream-fanout.js';
 import { WEB_DIR } from '../paths.js';
 import * as v from '../validate.js';
+import { clientError, requestGuards, verifyJsonBody } from './guards.js';
 import { legacyRoutes } from './legacy.js';
 import { route, type Handler } from './route.js';
 import { streamEvents } from './sse.js';
@@ -68,7 +69,8 @@ export function createApp(deps: ApiDeps): Express {
   const { redis, keys, working, longTerm, events, embedder, ingest, waiter, fanout, config, log, metrics } = deps;
   const app = express();
   app.disable('x-powered-by');
-  app.use(express.json({ limit: config.maxBodyBytes }));
+  app.use(requestGuards);
+  app.use(express.json({ limit: config.maxBodyBytes, inflate: false, verify: verifyJsonBody }));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -232,9 +234,10 @@ class NotFound extends Error {
   }
 }
 
-/** Operational errors become 4xx answers naming the problem; anything else is a logged 500. */
+/** Operational errors become 4xx answers naming the problem (malformed requests: see guards.ts); anything else is a logged 500. */
 function errorHandler(log: Logger, metrics: Metrics): ErrorRequestHandler {
   return (err: unknown, req, res, _next) => {
+    const refused = clientError(err);
     if (err instanceof ValidationError) {
       res.status(400).json({ error: { field: err.field, message: err.message } });
     } else if (err instanceof NotFound) {
@@ -242,19 +245,12 @@ function errorHandler(log: Logger, metrics: Metrics): ErrorRequestHandler {
     } else if (err instanceof BacklogFullError) {
       res.setHeader('Retry-After', String(err.retryAfterSeconds));
       res.status(429).json({ error: { message: err.message } });
-    } else if (isBodyParserError(err)) {
-      const status = err.type === 'entity.too.large' ? 413 : err.status;
-      const message = err.type === 'entity.parse.failed' ? 'body is not valid JSON' : err.message;
-      res.status(status).json({ error: { field: 'body', message } });
+    } else if (refused) {
+      res.status(refused.status).json({ error: refused.error });
     } else {
       log.error('http.error', { method: req.method, path: req.path, error: err });
       metrics.errors.inc({ kind: 'http' });
       res.status(500).json({ error: { message: 'internal error' } });
     }
   };
-}
-
-function isBodyParserError(err: unknown): err is { type: string; status: number; message: string } {
-  const candidate = err as { type?: unknown; status?: unknown } | null;
-  return typeof candidate?.type === 'string' && typeof candidate.status === 'number' && candidate.status < 500;
 }

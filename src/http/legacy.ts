@@ -4,17 +4,34 @@ import { DEFAULT_SCOPE, seedMemories } from '../memory/seed.js';
 import { parseTurnInput } from '../pipeline/ingest.js';
 import * as v from '../validate.js';
 import type { ApiDeps } from './app.js';
+import { verifyFormBody } from './guards.js';
 import { route } from './route.js';
 
 const STACK_LABEL = 'agentmem (TypeScript, Redis Streams pipeline)';
 const SYNC_WAIT_MS = 30_000;
 
 
-/** A form field as a string, or the fallback when absent or empty (the demos' forms send empty strings). */
+/**
+ * A form field (body or query string) as a string, or the fallback when absent or empty (the
+ * demos' forms send empty strings). A field given twice, as a list or not as a string is a 400
+ * naming it, never the fallback: falling back would act on another scope or thread.
+ */
 function field(req: Request, name: string, fallback: string): string {
-  const body = (req.body ?? {}) as Record<string, unknown>;
-  const value = body[name] ?? req.query[name];
-  return typeof value === 'string' && value !== '' ? value : fallback;
+  const body = formBody(req);
+  const inBody = body[name] ?? undefined;
+  const inQuery = req.query[name];
+  if (inBody !== undefined && inQuery !== undefined) throw new ValidationError(name, 'given in both the query string and the body; give it once');
+  const value = inBody ?? inQuery;
+  if (value === undefined) return fallback;
+  if (Array.isArray(value)) throw new ValidationError(name, 'must be given once');
+  if (typeof value !== 'string') throw new ValidationError(name, 'must be a string');
+  return value === '' ? fallback : value;
+}
+
+function formBody(req: Request): Record<string, unknown> {
+  const body: unknown = req.body ?? {};
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new ValidationError('body', 'must be form fields or a JSON object');
+  return body as Record<string, unknown>;
 }
 
 /**
@@ -36,7 +53,7 @@ export function legacyRoutes(deps: ApiDeps): Router {
   });
 
   const router = express.Router();
-  router.use(express.urlencoded({ extended: false, limit: config.maxBodyBytes }));
+  router.use(express.urlencoded({ extended: false, limit: config.maxBodyBytes, inflate: false, verify: verifyFormBody }));
 
   router.get('/state', route(async (req, res) => {
     const scope = scopeOf(req);

@@ -1,24 +1,28 @@
 import type { Request, Response } from 'express';
 import type { Redis } from 'ioredis';
 import { toEventRecord } from '../memory/events.js';
-import type { StreamFanout } from '../redis/stream-fanout.js';
+import { compareStreamIds, type StreamFanout } from '../redis/stream-fanout.js';
+import * as v from '../validate.js';
 
 const KEEP_ALIVE_MS = 15_000;
-const STREAM_ID = /^\d+-\d+$/;
 
 /**
  * Streams a thread's event log as Server-Sent Events, each with its Stream entry id as the SSE
  * id, so a client that reconnects with Last-Event-ID (or `?since=<id>`) resumes right after the
  * last event it saw: nothing missed, nothing repeated. Without either it starts with new events
- * (`?since=0` replays the whole capped log). All clients of the process share one blocking read
- * (StreamFanout); a client that goes away is dropped from it at once.
+ * (`?since=0` replays the whole capped log). A malformed id is a 400 naming the field. An id
+ * past the newest entry resumes from the newest entry: a cursor in the future would hold back
+ * the shared read of this stream for every client of it. All clients of the process share one
+ * blocking read (StreamFanout); a client that goes away is dropped from it at once, and one whose
+ * stream Redis refuses to read is sent a `stream_error` event and ended.
  */
 export async function streamEvents(redis: Redis, fanout: StreamFanout, streamKey: string, threadId: string, req: Request, res: Response): Promise<void> {
-  const requested = req.header('Last-Event-ID') ?? (typeof req.query.since === 'string' ? req.query.since : undefined);
+  const requested = requestedCursor(req);
   let gone = false;
   req.once('close', () => (gone = true));
   // Fixed before the client hears anything: a client that posts once connected must see that turn's events.
-  const cursor = requested === '0' ? '0-0' : requested && STREAM_ID.test(requested) ? requested : await latestId(redis, streamKey);
+  const latest = await latestId(redis, streamKey);
+  const cursor = requested !== undefined && compareStreamIds(requested, latest) < 0 ? requested : latest;
   if (gone) return; // left while the cursor was read: nothing to follow for it
   res.writeHead(200, {
     'Content-Type': 'text/event-stream; charset=utf-8',
@@ -26,16 +30,38 @@ export async function streamEvents(redis: Redis, fanout: StreamFanout, streamKey
     Connection: 'keep-alive',
     'X-Accel-Buffering': 'no',
   });
+  // A HEAD response has no body to stream: its headers would wait for one that never ends.
+  if (req.method === 'HEAD') {
+    res.end();
+    return;
+  }
   res.write(': connected\n\n');
-  // Entries that arrive together go out in one write.
-  const unfollow = fanout.follow(streamKey, cursor, (entries) => {
-    res.write(entries.map(([id, fields]) => `id: ${id}\ndata: ${JSON.stringify(toEventRecord(threadId, id, fields))}\n\n`).join(''));
-  });
   const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), KEEP_ALIVE_MS);
+  // Entries that arrive together go out in one write.
+  const unfollow = fanout.follow(
+    streamKey,
+    cursor,
+    (entries) => {
+      if (res.writableEnded) return;
+      res.write(entries.map(([id, fields]) => `id: ${id}\ndata: ${JSON.stringify(toEventRecord(threadId, id, fields))}\n\n`).join(''));
+    },
+    () => {
+      clearInterval(keepAlive);
+      res.end(`event: stream_error\ndata: ${JSON.stringify({ error: { message: 'this event stream cannot be read' } })}\n\n`);
+    },
+  );
   req.on('close', () => {
     clearInterval(keepAlive);
     unfollow();
   });
+}
+
+/** The id the client last saw: `Last-Event-ID` (an EventSource reconnecting) before `?since`; both are checked. */
+function requestedCursor(req: Request): string | undefined {
+  const since = req.query.since === undefined ? undefined : v.streamId(req.query.since, 'since');
+  // EventSource leaves the header out when it has no id; an empty one means the same.
+  const header = req.header('Last-Event-ID');
+  return header === undefined || header === '' ? since : v.streamId(header, 'Last-Event-ID');
 }
 
 /** The id new events will follow (`$` cannot serve as a cursor across several XREAD calls). */

@@ -7,3 +7,11 @@ export function pairs(flat: readonly unknown[]): Map<string, unknown> {
   for (let i = 0; i + 1 < flat.length; i += 2) map.set(String(flat[i]), flat[i + 1]);
   return map;
 }
+
+/**
+ * True for an error Redis answered (`ERR ...`, `WRONGTYPE ...`, `LOADING ...`): the server got
+ * the command and refused it. Connection failures are not reply errors.
+ */
+export function isReplyError(err: unknown): boolean {
+  return err instanceof Error && err.name === 'ReplyError';
+}

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from '../log.js';
+import { isReplyError } from './reply.js';
 
 /** One Stream entry as XREAD and XRANGE return it: id, then flat field/value pairs. */
 export type RawEntry = [id: string, fields: string[]];
@@ -10,6 +11,8 @@ interface Follower {
   /** Live entries held back while the follower reads its history, or null once it has caught up. */
   held: RawEntry[] | null;
   onEntries(entries: RawEntry[]): void;
+  /** Redis refuses to read the stream for this follower (a bad cursor, a key of another type); it is dropped. */
+  onFailed(error: Error): void;
 }
 
 interface FollowedStream {
@@ -27,11 +30,13 @@ const WAKE_TTL_SECONDS = 3600;
 export function compareStreamIds(a: string, b: string): number {
   const [am = '0', as = '0'] = a.split('-');
   const [bm = '0', bs = '0'] = b.split('-');
-  // Milliseconds fit a double exactly; sequence numbers may not, but equal-length digit strings compare as text.
-  const ms = Number(am) - Number(bm);
-  if (ms !== 0) return ms < 0 ? -1 : 1;
-  if (as.length !== bs.length) return as.length < bs.length ? -1 : 1;
-  return as === bs ? 0 : as < bs ? -1 : 1;
+  return compareDigits(am, bm) || compareDigits(as, bs);
+}
+
+/** Either part may reach 2^64-1, past what a double holds exactly; digit strings without leading zeros compare by length, then as text. */
+function compareDigits(a: string, b: string): number {
+  if (a.length !== b.length) return a.length < b.length ? -1 : 1;
+  return a === b ? 0 : a < b ? -1 : 1;
 }
 
 export interface FanoutOptions {
@@ -66,10 +71,15 @@ export class StreamFanout {
     private readonly options: FanoutOptions,
   ) {}
 
-  /** Calls `onEntries` with every entry of `key` after `afterId`, as they come; returns the unfollow function. */
-  follow(key: string, afterId: string, onEntries: (entries: RawEntry[]) => void): () => void {
+  /**
+   * Calls `onEntries` with every entry of `key` after `afterId`, as they come; returns the
+   * unfollow function. Should Redis refuse to read `key` from there (a cursor it rejects, a key
+   * of another type), `onFailed` is called once and the follower is dropped; followers of other
+   * streams, and of the same stream from good cursors, read on.
+   */
+  follow(key: string, afterId: string, onEntries: (entries: RawEntry[]) => void, onFailed: (error: Error) => void): () => void {
     if (this.closed) throw new Error('stream fan-out closed');
-    const follower: Follower = { cursor: afterId, held: null, onEntries };
+    const follower: Follower = { cursor: afterId, held: null, onEntries, onFailed };
     let stream = this.streams.get(key);
     if (!stream) {
       // A stream new to the read starts at this follower's cursor: the shared read brings its history.
@@ -120,7 +130,9 @@ export class StreamFanout {
       } catch (err) {
         if (this.closed) break;
         this.log.warn('events.read_failed', { streams: keys.length - 1, error: err });
-        await new Promise((r) => setTimeout(r, 500));
+        // A refused read would be refused again as long as what caused it is named: find it and drop it.
+        const isolated = isReplyError(err) && (await this.dropUnreadable().catch(() => false));
+        if (!isolated) await new Promise((r) => setTimeout(r, 500));
         continue;
       }
       for (const [key, entries] of reply ?? []) {
@@ -142,8 +154,69 @@ export class StreamFanout {
   }
 
   /**
+   * After the shared read was refused: reads each followed stream once, without blocking, from
+   * its shared cursor and from each follower's cursor, and drops exactly the followers Redis
+   * refuses (told why); a stream whose shared cursor alone is refused continues from its
+   * remaining followers' cursors. The wake-up stream is the process's own: one of another type
+   * is replaced, and any other refusal of it means Redis refuses every read, so nobody is
+   * dropped. Returns whether anything was dropped (false: the cause lies elsewhere).
+   */
+  private async dropUnreadable(): Promise<boolean> {
+    const { wakeKey } = this.options;
+    const probes: { key: string; id: string }[] = [{ key: wakeKey, id: this.wakeCursor }];
+    for (const [key, stream] of this.streams) {
+      const ids = new Set([stream.cursor, ...[...stream.followers].map((f) => f.cursor)]);
+      for (const id of ids) probes.push({ key, id });
+    }
+    const pipeline = this.redis.pipeline();
+    for (const { key, id } of probes) pipeline.xread('COUNT', 1, 'STREAMS', key, id);
+    const results = (await pipeline.exec()) ?? [];
+    const refused = new Map<string, Map<string, Error>>();
+    probes.forEach(({ key, id }, i) => {
+      const error = results[i]?.[0];
+      if (!error) return;
+      if (!refused.has(key)) refused.set(key, new Map());
+      refused.get(key)?.set(id, error);
+    });
+    let dropped = false;
+    const wakeError = refused.get(wakeKey)?.get(this.wakeCursor);
+    // The wake-up stream is ours and its cursor came from Redis: refused other than for its type,
+    // Redis refuses every read (loading, permissions, ...), and no follower is to blame.
+    if (wakeError && !wakeError.message.startsWith('WRONGTYPE')) return false;
+    if (wakeError) {
+      this.log.warn('events.wake_stream_replaced', { stream: wakeKey, error: wakeError });
+      await this.redis.del(wakeKey);
+      this.wakeCursor = '0-0';
+      dropped = true;
+    }
+    for (const [key, errors] of refused) {
+      const stream = this.streams.get(key);
+      if (!stream || key === wakeKey) continue;
+      for (const follower of stream.followers) {
+        const error = errors.get(follower.cursor);
+        if (error) this.drop(key, stream, follower, error);
+      }
+      const sharedError = errors.get(stream.cursor);
+      if (sharedError && stream.followers.size > 0) {
+        // Every remaining follower's cursor reads fine; the lowest of them misses nothing (hand() skips what a follower has).
+        stream.cursor = [...stream.followers].map((f) => f.cursor).reduce((a, b) => (compareStreamIds(a, b) <= 0 ? a : b));
+      }
+      dropped = true;
+    }
+    return dropped;
+  }
+
+  private drop(key: string, stream: FollowedStream, follower: Follower, error: Error): void {
+    stream.followers.delete(follower);
+    if (stream.followers.size === 0 && this.streams.get(key) === stream) this.streams.delete(key);
+    this.log.warn('events.follower_dropped', { stream: key, cursor: follower.cursor, error });
+    follower.onFailed(error);
+  }
+
+  /**
    * Reads a late follower's history (after its cursor) with XRANGE, then lets live entries
-   * through. A failed read is retried while the follower stays: skipping it would leave a gap.
+   * through. A failed read is retried while the follower stays (skipping it would leave a gap);
+   * one Redis refuses drops the follower.
    */
   private async catchUp(key: string, stream: FollowedStream, follower: Follower): Promise<void> {
     for (;;) {
@@ -152,6 +225,10 @@ export class StreamFanout {
         hand(follower, page);
         if (page.length < COUNT) break;
       } catch (err) {
+        if (isReplyError(err)) {
+          if (stream.followers.has(follower)) this.drop(key, stream, follower, err as Error);
+          return;
+        }
         this.log.warn('events.catch_up_failed', { stream: key, error: err });
         await new Promise((r) => setTimeout(r, 500));
         if (this.closed || !stream.followers.has(follower)) return;
