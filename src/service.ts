@@ -1,8 +1,9 @@
-import type { Server } from 'node:http';
+import { createServer, type RequestListener, type ServerResponse } from 'node:http';
 import type { AgentMem } from './agentmem.js';
 import type { Config } from './config.js';
 import type { TextEmbedder } from './embedder/threaded.js';
 import { createApp } from './http/app.js';
+import { listen, Releasers } from './lifecycle.js';
 import type { Logger } from './log.js';
 import { watchExpiries } from './memory/expiries.js';
 import { Metrics } from './metrics.js';
@@ -17,11 +18,13 @@ import { startRememberWorker } from '../workers/remember.js';
 export interface RunningService {
   url: string;
   workers: RunningWorker[];
-  /** Stops accepting requests, stops the workers (finishing their batches), closes connections. */
+  /**
+   * Shuts down: stops accepting at once, answers waiting requests with what they have, ends
+   * event streams, lets the workers finish their batches and hand back what they read but did
+   * not start, closes connections. Safe to call twice.
+   */
   stop(): Promise<void>;
 }
-
-const SHUTDOWN_GRACE_MS = 2000;
 
 /** The API and, unless `workers` is false, both pipeline workers in this one process. */
 export async function startService(
@@ -34,41 +37,95 @@ export async function startService(
   metrics.watchStreams(mem.redis, mem.keys);
   const deps = { ...mem, config, log, metrics };
   const consumer = config.consumerName ?? defaultConsumerName();
-  const workers = options.workers === false ? [] : [
-    await startEmbedRecallWorker(deps, mem.embedder, consumer),
-    await startRememberWorker(deps, consumer),
-  ];
-  const stopWatchingExpiries = await watchExpiries(mem.redis, mem.keys, mem.longTerm, log);
-  const ingest = new Ingest(mem.redis, mem.keys, config);
-  const waiter = new TurnWaiter(mem.redis, mem.keys, mem.longTerm);
-  const fanout = new StreamFanout(mem.redis, log, { connectionName: `agentmem-events-${consumer}`, wakeKey: mem.keys.eventsWake(consumer) });
-  metrics.watchEventStreams(fanout);
-  const app = createApp({ ...deps, ingest, waiter, fanout });
-  const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(config.port, config.host, () => resolve(s));
-    s.once('error', reject);
-  });
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : config.port;
-  const url = `http://${config.host}:${port}`;
-  log.info('serve.listening', { url: `${url}/`, redis: mem.server.origin, workers: workers.map((w) => w.name) });
+  const acquired = new Releasers(log);
+  try {
+    const ingest = new Ingest(mem.redis, mem.keys, config);
+    const waiter = new TurnWaiter(mem.redis, mem.keys, mem.longTerm);
+    acquired.add('turn waiter', () => waiter.close());
+    const fanout = new StreamFanout(mem.redis, log, { connectionName: `agentmem-events-${consumer}`, wakeKey: mem.keys.eventsWake(consumer) });
+    acquired.add('event-stream reader', () => fanout.close());
+    metrics.watchEventStreams(fanout);
+    const http = new HttpFront(createApp({ ...deps, ingest, waiter, fanout }), config.shutdownTimeoutMs / 2);
+    // The port before the workers: a process that cannot serve must not take work.
+    const port = await listen(http.server, config.port, config.host, 'API port', 'AGENTMEM_PORT');
+    acquired.add('API port', () => http.close());
+    const stopWatchingExpiries = await watchExpiries(mem.redis, mem.keys, mem.longTerm, log);
+    acquired.add('expiry watch', stopWatchingExpiries);
+    const workers: RunningWorker[] = [];
+    if (options.workers !== false) {
+      for (const start of [() => startEmbedRecallWorker(deps, mem.embedder, consumer), () => startRememberWorker(deps, consumer)]) {
+        const worker = await start();
+        acquired.add(`${worker.name} worker`, () => worker.stop());
+        workers.push(worker);
+      }
+    }
+    const url = `http://${config.host}:${port}`;
+    log.info('serve.listening', { url: `${url}/`, redis: mem.server.origin, workers: workers.map((w) => w.name) });
 
-  let stopping: Promise<void> | undefined;
-  return {
-    url,
-    workers,
-    stop: () =>
-      (stopping ??= (async () => {
-        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-        server.closeIdleConnections();
-        // Event streams never end on their own; give plain requests a moment, then cut the rest.
-        const cut = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS);
-        await closed;
+    let stopping: Promise<void> | undefined;
+    return {
+      url,
+      workers,
+      stop: () =>
+        (stopping ??= (async () => {
+          // Requests and workers side by side: no answer a client waits for depends on the workers.
+          waiter.drain();
+          await Promise.all([http.close(), ...workers.map((w) => w.stop())]);
+          await acquired.releaseAll();
+        })()),
+    };
+  } catch (err) {
+    await acquired.releaseAll();
+    throw err;
+  }
+}
+
+/**
+ * The API's HTTP server, which knows its requests in flight so that a shutdown can end them
+ * cleanly: requests still arriving on open connections get 503 with Retry-After, responses in
+ * progress close their connection when done, and event streams end (clients resume elsewhere
+ * with Last-Event-ID).
+ */
+class HttpFront {
+  readonly server;
+  private readonly inFlight = new Set<ServerResponse>();
+  private closing: Promise<void> | undefined;
+
+  constructor(
+    app: RequestListener,
+    /** How long requests in progress may take once closing starts; then their connections are cut. */
+    private readonly graceMs: number,
+  ) {
+    this.server = createServer((req, res) => {
+      if (this.closing) return refuse(res);
+      this.inFlight.add(res);
+      res.once('close', () => this.inFlight.delete(res));
+      app(req, res);
+    });
+  }
+
+  /** Resolves once every connection has closed. Safe to call twice. */
+  close(): Promise<void> {
+    return (this.closing ??= new Promise<void>((resolve) => {
+      const cut = setTimeout(() => this.server.closeAllConnections(), this.graceMs);
+      this.server.close(() => {
         clearTimeout(cut);
-        await Promise.all(workers.map((w) => w.stop()));
-        await waiter.close();
-        await fanout.close();
-        await stopWatchingExpiries();
-      })()),
-  };
+        resolve();
+      });
+      this.server.closeIdleConnections();
+      for (const res of this.inFlight) {
+        if (!res.headersSent) {
+          res.setHeader('Connection', 'close');
+        } else if (String(res.getHeader('Content-Type')).startsWith('text/event-stream')) {
+          res.end();
+          res.socket?.end();
+        }
+      }
+    }));
+  }
+}
+
+function refuse(res: ServerResponse): void {
+  res.writeHead(503, { 'Content-Type': 'application/json; charset=utf-8', 'Retry-After': '1', Connection: 'close' });
+  res.end(JSON.stringify({ error: { message: 'shutting down: retry (another instance, or this one once restarted)' } }));
 }
