@@ -53,6 +53,8 @@ export class StreamConsumer {
 
   async start(): Promise<void> {
     await ensureGroup(this.redis, this.options.stream, this.options.group);
+    // Listed in the group from the start, not only from its first read.
+    await this.redis.xgroup('CREATECONSUMER', this.options.stream, this.options.group, this.options.consumer);
     this.loop = this.run();
   }
 
