@@ -1,10 +1,11 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { EMBED_RECALL_GROUP, REMEMBER_GROUP } from '../src/pipeline/stages.js';
 import { agentmemEnv, killAll, spawnAgentmem, until, untilStatus, type AgentmemProcess } from './support/fleet.js';
 import { freePort } from './support/ports.js';
 import { openTiers, type TestTiers } from './support/redis.js';
+import { startTestService } from './support/service.js';
 
 /**
  * Shutdown and start-up of real `agentmem` processes: a SIGTERM under load answers every
@@ -170,6 +171,50 @@ describe('agentmem serve on SIGTERM under load', () => {
     second.proc.kill('SIGTERM');
     expect((await second.proc.exited).code).toBe(0);
   }, 120_000);
+});
+
+/** Everything the server sends on `socket` until it closes the connection. */
+function readUntilClosed(socket: Socket): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    socket.on('data', (chunk: Buffer) => (text += chunk.toString()));
+    socket.once('close', () => resolve(text));
+    socket.once('error', reject);
+  });
+}
+
+describe('the API while it stops (in process)', () => {
+  it('answers a waiting request with 202 and its turn_id at once, and a request still arriving on an open connection with 503 and Retry-After', async () => {
+    // No workers: the turn stays queued, so only the shutdown can end the wait.
+    const s = await startTestService({}, { workers: false });
+    let stopped = false;
+    try {
+      const port = new URL(s.service.url).port;
+      const waiting = s.post('/v1/threads/stopping-1/turns?wait=30000', { content: 'Waiting when the server stops.' });
+      await until('the turn to be accepted', async () => (await s.redis.xlen(s.keys.ingestStream)) === 1, 10_000);
+      // A request whose headers are on their way when the shutdown starts.
+      const late = connect(Number(port), '127.0.0.1');
+      await new Promise((resolve) => late.once('connect', resolve));
+      const lateAnswer = readUntilClosed(late);
+      late.write('GET /v1/memories HTTP/1.1\r\nHost: 127.0.0.1\r\n');
+      // The server (this process) reads those bytes on its next turn; then the connection is busy, not idle.
+      await new Promise((r) => setTimeout(r, 100));
+      const stopping = s.service.stop().then(() => (stopped = true));
+      const answer = await waiting;
+      expect(answer.status).toBe(202);
+      expect(answer.headers.get('connection')).toBe('close');
+      expect(((await answer.json()) as { turn_id: string }).turn_id).toMatch(/^[0-9a-f]{12}$/);
+      late.write('\r\n');
+      const raw = await lateAnswer;
+      expect(raw).toMatch(/^HTTP\/1\.1 503 /);
+      expect(raw).toMatch(/^Retry-After: 1\r$/im);
+      expect(raw).toMatch(/^Connection: close\r$/im);
+      await stopping;
+      expect(stopped).toBe(true);
+    } finally {
+      await s.stop();
+    }
+  }, 30_000);
 });
 
 describe('a second signal', () => {
