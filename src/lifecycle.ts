@@ -1,4 +1,3 @@
-import type { Server } from 'node:http';
 import type { Logger } from './log.js';
 
 /**
@@ -24,26 +23,4 @@ export class Releasers {
       }
     }
   }
-}
-
-/** Binds `server` to host:port; a failure names the port and the setting that moves it. */
-export function listen(server: Server, port: number, host: string, what: string, setting: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const onError = (err: Error): void => reject(new Error(`${what} ${host}:${port}: ${err.message} (set ${setting})`, { cause: err }));
-    server.once('error', onError);
-    server.listen(port, host, () => {
-      server.off('error', onError);
-      const address = server.address();
-      resolve(typeof address === 'object' && address ? address.port : port);
-    });
-  });
-}
-
-/** Stops listening and ends idle keep-alive connections; resolves once every connection has closed. */
-export function closeServer(server: Server): Promise<void> {
-  return new Promise((resolve) => {
-    if (!server.listening) return resolve();
-    server.close(() => resolve());
-    server.closeIdleConnections();
-  });
 }

@@ -1,9 +1,9 @@
-import { createServer, type RequestListener, type ServerResponse } from 'node:http';
 import type { AgentMem } from './agentmem.js';
 import type { Config } from './config.js';
 import type { TextEmbedder } from './embedder/threaded.js';
 import { createApp } from './http/app.js';
-import { listen, Releasers } from './lifecycle.js';
+import { HttpFront } from './http/front.js';
+import { Releasers } from './lifecycle.js';
 import type { Logger } from './log.js';
 import { watchExpiries } from './memory/expiries.js';
 import { Metrics } from './metrics.js';
@@ -47,7 +47,7 @@ export async function startService(
     metrics.watchEventStreams(fanout);
     const http = new HttpFront(createApp({ ...deps, ingest, waiter, fanout }), config.shutdownTimeoutMs / 2);
     // The port before the workers: a process that cannot serve must not take work.
-    const port = await listen(http.server, config.port, config.host, 'API port', 'AGENTMEM_PORT');
+    const port = await http.listen(config.port, config.host, 'API port', 'AGENTMEM_PORT');
     acquired.add('API port', () => http.close());
     const stopWatchingExpiries = await watchExpiries(mem.redis, mem.keys, mem.longTerm, log);
     acquired.add('expiry watch', stopWatchingExpiries);
@@ -78,54 +78,4 @@ export async function startService(
     await acquired.releaseAll();
     throw err;
   }
-}
-
-/**
- * The API's HTTP server, which knows its requests in flight so that a shutdown can end them
- * cleanly: requests still arriving on open connections get 503 with Retry-After, responses in
- * progress close their connection when done, and event streams end (clients resume elsewhere
- * with Last-Event-ID).
- */
-class HttpFront {
-  readonly server;
-  private readonly inFlight = new Set<ServerResponse>();
-  private closing: Promise<void> | undefined;
-
-  constructor(
-    app: RequestListener,
-    /** How long requests in progress may take once closing starts; then their connections are cut. */
-    private readonly graceMs: number,
-  ) {
-    this.server = createServer((req, res) => {
-      if (this.closing) return refuse(res);
-      this.inFlight.add(res);
-      res.once('close', () => this.inFlight.delete(res));
-      app(req, res);
-    });
-  }
-
-  /** Resolves once every connection has closed. Safe to call twice. */
-  close(): Promise<void> {
-    return (this.closing ??= new Promise<void>((resolve) => {
-      const cut = setTimeout(() => this.server.closeAllConnections(), this.graceMs);
-      this.server.close(() => {
-        clearTimeout(cut);
-        resolve();
-      });
-      this.server.closeIdleConnections();
-      for (const res of this.inFlight) {
-        if (!res.headersSent) {
-          res.setHeader('Connection', 'close');
-        } else if (String(res.getHeader('Content-Type')).startsWith('text/event-stream')) {
-          res.end();
-          res.socket?.end();
-        }
-      }
-    }));
-  }
-}
-
-function refuse(res: ServerResponse): void {
-  res.writeHead(503, { 'Content-Type': 'application/json; charset=utf-8', 'Retry-After': '1', Connection: 'close' });
-  res.end(JSON.stringify({ error: { message: 'shutting down: retry (another instance, or this one once restarted)' } }));
 }

@@ -1,8 +1,8 @@
-import { createServer } from 'node:http';
 import { openAgentMem, type AgentMem } from '../agentmem.js';
 import type { TextEmbedder } from '../embedder/threaded.js';
 import { createOpsApp } from '../http/app.js';
-import { closeServer, listen, Releasers } from '../lifecycle.js';
+import { HttpFront } from '../http/front.js';
+import { Releasers } from '../lifecycle.js';
 import { createLogger } from '../log.js';
 import { Metrics } from '../metrics.js';
 import { defaultConsumerName } from '../pipeline/consumer.js';
@@ -45,9 +45,9 @@ export const workerCommand: Command = {
       metrics.watchStreams(mem.redis, mem.keys);
       // The port first: a worker that cannot report must not take work it would process unseen.
       if (config.metricsPort > 0) {
-        const ops = createServer(createOpsApp(mem.redis, mem.longTerm, metrics, embedder));
-        await listen(ops, config.metricsPort, config.host, 'metrics port', 'AGENTMEM_METRICS_PORT');
-        acquired.add('metrics port', () => closeServer(ops));
+        const ops = new HttpFront(createOpsApp(mem.redis, mem.longTerm, metrics, embedder), config.shutdownTimeoutMs / 2);
+        await ops.listen(config.metricsPort, config.host, 'metrics port', 'AGENTMEM_METRICS_PORT');
+        acquired.add('metrics port', () => ops.close());
         log.info('worker.ops_listening', { worker: name, url: `http://${config.host}:${config.metricsPort}/metrics` });
       }
       const deps = { ...mem, config, log, metrics };
