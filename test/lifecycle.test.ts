@@ -235,6 +235,17 @@ describe('a second signal', () => {
   }
 });
 
+describe('a graceful shutdown past AGENTMEM_SHUTDOWN_TIMEOUT_MS', () => {
+  it('is cut short: exit code 1, saying so', async () => {
+    const proc = spawnAgentmem(['worker', 'remember'], env({ AGENTMEM_METRICS_PORT: '0', AGENTMEM_SHUTDOWN_TIMEOUT_MS: '100' }));
+    // Its first blocking read (2 s) has just begun, and stopping waits for it to return.
+    await until('the worker to start', () => proc.logs.some((l) => l.event === 'worker.started'), 30_000, 20);
+    proc.kill('SIGTERM');
+    expect(await proc.exited).toEqual({ code: 1, signal: null });
+    expect(proc.logs.find((l) => l.event === 'shutdown.forced')?.reason).toBe('not done within 100 ms (AGENTMEM_SHUTDOWN_TIMEOUT_MS)');
+  }, 60_000);
+});
+
 describe('start-up', () => {
   it('a worker whose metrics port is taken exits non-zero, naming the port, without consuming anything', async () => {
     const taken: Server = createServer();
