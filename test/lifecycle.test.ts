@@ -237,7 +237,10 @@ describe('a second signal', () => {
 
 describe('a graceful shutdown past AGENTMEM_SHUTDOWN_TIMEOUT_MS', () => {
   it('is cut short: exit code 1, saying so', async () => {
-    const proc = spawnAgentmem(['worker', 'remember'], env({ AGENTMEM_METRICS_PORT: '0', AGENTMEM_SHUTDOWN_TIMEOUT_MS: '100' }));
+    // Streams of its own, empty: the tests above leave entries that would end its read at once.
+    const proc = spawnAgentmem(['worker', 'remember'], env({
+      AGENTMEM_METRICS_PORT: '0', AGENTMEM_SHUTDOWN_TIMEOUT_MS: '100', AGENTMEM_PIPELINE_PREFIX: `${t.config.pipelinePrefix}deadline:`,
+    }));
     // Its first blocking read (2 s) has just begun, and stopping waits for it to return.
     await until('the worker to start', () => proc.logs.some((l) => l.event === 'worker.started'), 30_000, 20);
     proc.kill('SIGTERM');
