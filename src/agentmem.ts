@@ -9,7 +9,8 @@ import { EventLog } from './memory/events.js';
 import { LongTermMemory } from './memory/long-term.js';
 import { WorkingMemory } from './memory/working.js';
 import { ensureModel } from './provision/model.js';
-import { connectRedis } from './redis/connection.js';
+import { RedisUnreachableError } from './errors.js';
+import { connectRedis, redactUrl } from './redis/connection.js';
 import { resolveRedis, type ResolvedRedis } from './redis/resolve.js';
 
 /** The three memory tiers over one Redis connection. */
@@ -66,7 +67,7 @@ export async function openAgentMem(config: Config, log: Logger, options: { embed
 export async function openAgentMem(config: Config, log: Logger, options = { embedder: true }): Promise<AgentMem & { embedder?: TextEmbedder }> {
   const server = await resolveRedis(config, log);
   const redis = connectRedis(server.url);
-  redis.on('error', (err: Error) => log.warn('redis.error', { error: err }));
+  redis.on('error', (err: Error) => log.warn('redis.error', { url: redactUrl(server.url), error: err }));
   const tiers = createTiers(redis, config);
   let closing: Promise<void> | undefined;
   let embedder: EmbedderPool | undefined;
@@ -83,6 +84,11 @@ export async function openAgentMem(config: Config, log: Logger, options = { embe
     return { ...tiers, server, close, ...(embedder ? { embedder } : {}) };
   } catch (err) {
     await close();
-    throw err;
+    throw lostConnection(err) ? new RedisUnreachableError(redactUrl(server.url), err) : err;
   }
+}
+
+/** ioredis's ways of saying the connection went away while a command waited. */
+function lostConnection(err: unknown): boolean {
+  return err instanceof Error && (err.name === 'MaxRetriesPerRequestError' || err.message === 'Connection is closed.');
 }

@@ -40,6 +40,7 @@ export interface Config {
   consolidateIntervalMs: number;
   metricsPort: number;
   apiOnly: boolean;
+  shutdownTimeoutMs: number;
 }
 
 type Parse<T> = (raw: string, name: string) => T;
@@ -157,6 +158,8 @@ export const SETTINGS = [
     help: "worker: port of its /metrics, /healthz and /readyz (serve has them on its API port); 0 = none" }),
   setting({ key: 'apiOnly', env: 'AGENTMEM_API_ONLY', flag: 'api-only', defaultValue: false, parse: boolean,
     help: 'serve: run the HTTP API without the pipeline workers (run them with `agentmem worker`)' }),
+  setting({ key: 'shutdownTimeoutMs', env: 'AGENTMEM_SHUTDOWN_TIMEOUT_MS', flag: 'shutdown-timeout-ms', defaultValue: 5000, parse: integer(100, 600_000),
+    help: 'serve, worker: how long a graceful shutdown (SIGTERM, SIGINT) may take before the process exits anyway (exit code 1)' }),
 ] as const satisfies readonly Setting[];
 
 export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze(

@@ -24,6 +24,25 @@ export class RedisCapabilityError extends Error {
   }
 }
 
+/** Redis did not answer at `url` (redacted): refused, unknown host, timed out, closed. */
+export class RedisUnreachableError extends Error {
+  override readonly name = 'RedisUnreachableError';
+  constructor(
+    readonly url: string,
+    cause: unknown,
+  ) {
+    super(`cannot reach Redis at ${url}: ${describeConnectionError(cause)}`, { cause });
+  }
+}
+
+/** `ECONNREFUSED`, `ENOTFOUND redis.example`, or the message: what a connection failure was, briefly. */
+function describeConnectionError(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const { code, hostname } = err as Error & { code?: unknown; hostname?: unknown };
+  if (typeof code === 'string') return typeof hostname === 'string' ? `${code} ${hostname}` : code;
+  return err.message;
+}
+
 /** Something the project provisions (Redis binaries, model weights) could not be had or verified. */
 export class ProvisionError extends Error {
   override readonly name = 'ProvisionError';

@@ -41,8 +41,33 @@ export function createLogger(
 
 /** Errors have no enumerable fields; without this they would log as `{}`. */
 function errorReplacer(_key: string, value: unknown): unknown {
-  if (value instanceof Error) return { name: value.name, message: value.message };
-  return value;
+  return value instanceof Error ? errorRecord(value, 0) : value;
+}
+
+/** How many causes deep a logged error goes (a chain may be long, or even a cycle). */
+const MAX_CAUSE_DEPTH = 5;
+
+/** An error as plain fields: name, message, code (system and Redis errors), stack, and its cause, recursively. */
+function errorRecord(err: Error, depth: number): Record<string, unknown> {
+  const record: Record<string, unknown> = { name: err.name, message: err.message };
+  const { code } = err as Error & { code?: unknown };
+  if (typeof code === 'string' || typeof code === 'number') record.code = code;
+  if (err.stack) record.stack = err.stack;
+  if (err instanceof AggregateError) record.errors = err.errors.slice(0, MAX_CAUSE_DEPTH).map((e: unknown) => (e instanceof Error ? errorRecord(e, depth + 1) : plain(e)));
+  if (err.cause !== undefined) {
+    record.cause = depth + 1 >= MAX_CAUSE_DEPTH ? '(further causes left out)' : err.cause instanceof Error ? errorRecord(err.cause, depth + 1) : plain(err.cause);
+  }
+  return record;
+}
+
+/** A non-Error cause as something JSON can hold: primitives as they are, anything else as text. */
+function plain(value: unknown): unknown {
+  if (value === null || ['string', 'number', 'boolean'].includes(typeof value)) return value;
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
 }
 
 export const silentLogger: Logger = createLogger('error', {}, () => undefined);

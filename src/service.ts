@@ -1,8 +1,9 @@
-import type { Server } from 'node:http';
 import type { AgentMem } from './agentmem.js';
 import type { Config } from './config.js';
 import type { TextEmbedder } from './embedder/threaded.js';
 import { createApp } from './http/app.js';
+import { HttpFront } from './http/front.js';
+import { Releasers } from './lifecycle.js';
 import type { Logger } from './log.js';
 import { watchExpiries } from './memory/expiries.js';
 import { Metrics } from './metrics.js';
@@ -17,11 +18,13 @@ import { startRememberWorker } from '../workers/remember.js';
 export interface RunningService {
   url: string;
   workers: RunningWorker[];
-  /** Stops accepting requests, stops the workers (finishing their batches), closes connections. */
+  /**
+   * Shuts down: stops accepting at once, answers waiting requests with what they have, ends
+   * event streams, lets the workers finish their batches and hand back what they read but did
+   * not start, closes connections. Safe to call twice.
+   */
   stop(): Promise<void>;
 }
-
-const SHUTDOWN_GRACE_MS = 2000;
 
 /** The API and, unless `workers` is false, both pipeline workers in this one process. */
 export async function startService(
@@ -34,41 +37,45 @@ export async function startService(
   metrics.watchStreams(mem.redis, mem.keys);
   const deps = { ...mem, config, log, metrics };
   const consumer = config.consumerName ?? defaultConsumerName();
-  const workers = options.workers === false ? [] : [
-    await startEmbedRecallWorker(deps, mem.embedder, consumer),
-    await startRememberWorker(deps, consumer),
-  ];
-  const stopWatchingExpiries = await watchExpiries(mem.redis, mem.keys, mem.longTerm, log);
-  const ingest = new Ingest(mem.redis, mem.keys, config);
-  const waiter = new TurnWaiter(mem.redis, mem.keys, mem.longTerm);
-  const fanout = new StreamFanout(mem.redis, log, { connectionName: `agentmem-events-${consumer}`, wakeKey: mem.keys.eventsWake(consumer) });
-  metrics.watchEventStreams(fanout);
-  const app = createApp({ ...deps, ingest, waiter, fanout });
-  const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(config.port, config.host, () => resolve(s));
-    s.once('error', reject);
-  });
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : config.port;
-  const url = `http://${config.host}:${port}`;
-  log.info('serve.listening', { url: `${url}/`, redis: mem.server.origin, workers: workers.map((w) => w.name) });
+  const acquired = new Releasers(log);
+  try {
+    const ingest = new Ingest(mem.redis, mem.keys, config);
+    const waiter = new TurnWaiter(mem.redis, mem.keys, mem.longTerm);
+    acquired.add('turn waiter', () => waiter.close());
+    const fanout = new StreamFanout(mem.redis, log, { connectionName: `agentmem-events-${consumer}`, wakeKey: mem.keys.eventsWake(consumer) });
+    acquired.add('event-stream reader', () => fanout.close());
+    metrics.watchEventStreams(fanout);
+    const http = new HttpFront(createApp({ ...deps, ingest, waiter, fanout }), config.shutdownTimeoutMs / 2);
+    // The port before the workers: a process that cannot serve must not take work.
+    const port = await http.listen(config.port, config.host, 'API port', 'AGENTMEM_PORT');
+    acquired.add('API port', () => http.close());
+    const stopWatchingExpiries = await watchExpiries(mem.redis, mem.keys, mem.longTerm, log);
+    acquired.add('expiry watch', stopWatchingExpiries);
+    const workers: RunningWorker[] = [];
+    if (options.workers !== false) {
+      for (const start of [() => startEmbedRecallWorker(deps, mem.embedder, consumer), () => startRememberWorker(deps, consumer)]) {
+        const worker = await start();
+        acquired.add(`${worker.name} worker`, () => worker.stop());
+        workers.push(worker);
+      }
+    }
+    const url = `http://${config.host}:${port}`;
+    log.info('serve.listening', { url: `${url}/`, redis: mem.server.origin, workers: workers.map((w) => w.name) });
 
-  let stopping: Promise<void> | undefined;
-  return {
-    url,
-    workers,
-    stop: () =>
-      (stopping ??= (async () => {
-        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-        server.closeIdleConnections();
-        // Event streams never end on their own; give plain requests a moment, then cut the rest.
-        const cut = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS);
-        await closed;
-        clearTimeout(cut);
-        await Promise.all(workers.map((w) => w.stop()));
-        await waiter.close();
-        await fanout.close();
-        await stopWatchingExpiries();
-      })()),
-  };
+    let stopping: Promise<void> | undefined;
+    return {
+      url,
+      workers,
+      stop: () =>
+        (stopping ??= (async () => {
+          // Requests and workers side by side: no answer a client waits for depends on the workers.
+          waiter.drain();
+          await Promise.all([http.close(), ...workers.map((w) => w.stop())]);
+          await acquired.releaseAll();
+        })()),
+    };
+  } catch (err) {
+    await acquired.releaseAll();
+    throw err;
+  }
 }

@@ -172,13 +172,45 @@ describe('poisoned entries', () => {
 
     const failed = (await waitForTurn(s, turnId, 15_000)) as unknown as TurnResult;
     expect(failed.status).toBe('failed');
-    expect(failed.error).toMatch(/^embed-recall: not processed after 3 deliveries/);
+    // The reason is the error that failed the entry, not just a delivery count.
+    const reason = 'remember: must be one of episodic, semantic (after 3 deliveries)';
+    expect(failed.error).toBe(`embed-recall: ${reason}`);
     const dead = (await (await s.get('/v1/deadletter')).json()) as { entries: Record<string, string>[] };
     expect(dead.entries).toHaveLength(1);
-    expect(dead.entries[0]).toMatchObject({ turn_id: turnId, stage: 'embed-recall', deliveries: '3', remember: 'forever' });
+    expect(dead.entries[0]).toMatchObject({ turn_id: turnId, stage: 'embed-recall', deliveries: '3', remember: 'forever', reason });
     const events = await s.events.recent('poison-1');
     expect(events.some((e) => e.action === 'turn_failed' && e.detail.includes(turnId))).toBe(true);
     expect(await s.redis.xlen(s.keys.ingestStream)).toBe(0);
+  });
+});
+
+describe('entries that keep failing at run time', () => {
+  let s: TestService;
+  beforeAll(async () => {
+    // An embedder that fails on one text the way ONNX Runtime fails (the error and its cause).
+    s = await startTestService({ claimIdleMs: 300, maxDeliveries: 3 }, {
+      embedder: (real) => ({
+        modelId: real.modelId, dims: real.dims, parallelism: 1, broken: undefined,
+        embed: async (texts) => {
+          if (texts.some((text) => text.includes('unembeddable'))) throw new Error('embedder: inference failed', { cause: new Error('std::bad_alloc') });
+          return real.embed(texts);
+        },
+        embedOne: (text) => real.embedOne(text),
+      }),
+    });
+  });
+  afterAll(async () => {
+    await s.stop();
+  });
+
+  it('reach the dead-letter stream and fail their turn with the error that failed them', async () => {
+    const posted = await s.post('/v1/threads/failing-1/turns', { content: 'An unembeddable turn.' });
+    const { turn_id: turnId } = (await posted.json()) as { turn_id: string };
+    const failed = (await waitForTurn(s, turnId, 20_000)) as unknown as TurnResult;
+    const reason = 'embedder: inference failed: std::bad_alloc (after 3 deliveries)';
+    expect(failed).toMatchObject({ status: 'failed', error: `embed-recall: ${reason}` });
+    const dead = (await (await s.get('/v1/deadletter')).json()) as { entries: Record<string, string>[] };
+    expect(dead.entries).toEqual([expect.objectContaining({ turn_id: turnId, stage: 'embed-recall', deliveries: '3', reason })]);
   });
 });
 

@@ -11,8 +11,8 @@ export const redisCommand: Command = {
   async run(config) {
     // Listen first: whoever reads the URL may signal us at once, and a signal during start-up
     // must still stop a server we started.
-    const stopRequested = untilSignal();
     const log = createLogger(config.logLevel);
+    const stopRequested = untilSignal(log);
     const server = await resolveRedis(config, log);
     process.stdout.write(server.url + '\n');
     // Signal listeners do not keep Node running; a reused server leaves nothing else that would.

@@ -1,7 +1,8 @@
-import type { Server } from 'node:http';
 import { openAgentMem, type AgentMem } from '../agentmem.js';
 import type { TextEmbedder } from '../embedder/threaded.js';
 import { createOpsApp } from '../http/app.js';
+import { HttpFront } from '../http/front.js';
+import { Releasers } from '../lifecycle.js';
 import { createLogger } from '../log.js';
 import { Metrics } from '../metrics.js';
 import { defaultConsumerName } from '../pipeline/consumer.js';
@@ -10,7 +11,7 @@ import { EMBED_RECALL_WORKER, startEmbedRecallWorker } from '../../workers/embed
 import { REMEMBER_WORKER, startRememberWorker } from '../../workers/remember.js';
 import { CONSOLIDATOR_WORKER, startConsolidatorWorker } from '../../workers/consolidator.js';
 import type { Command } from './args.js';
-import { untilSignal } from './signals.js';
+import { shutDownWithin, untilSignal } from './signals.js';
 
 const WORKERS = [EMBED_RECALL_WORKER, REMEMBER_WORKER, CONSOLIDATOR_WORKER] as const;
 
@@ -27,36 +28,41 @@ export const workerCommand: Command = {
     const log = createLogger(config.logLevel);
     const consumer = config.consumerName ?? defaultConsumerName();
     const metrics = new Metrics();
-    const stopRequested = untilSignal();
-    let mem: AgentMem;
-    let worker: RunningWorker;
-    let embedder: TextEmbedder | undefined;
-    if (name === EMBED_RECALL_WORKER) {
-      const withModel = await openAgentMem(config, log);
-      mem = withModel;
-      embedder = withModel.embedder;
-      worker = await startEmbedRecallWorker({ ...withModel, config, log, metrics }, withModel.embedder, consumer);
-    } else {
-      mem = await openAgentMem(config, log, { embedder: false });
-      worker = name === REMEMBER_WORKER
-        ? await startRememberWorker({ ...mem, config, log, metrics }, consumer)
-        : await startConsolidatorWorker({ ...mem, config, log, metrics }, consumer);
-    }
-    metrics.watchStreams(mem.redis, mem.keys);
-    let ops: Server | undefined;
-    if (config.metricsPort > 0) {
-      const app = createOpsApp(mem.redis, mem.longTerm, metrics, embedder);
-      ops = await new Promise<Server>((resolve, reject) => {
-        const server = app.listen(config.metricsPort, config.host, () => resolve(server));
-        server.once('error', (err) => reject(new Error(`metrics port ${config.metricsPort}: ${err.message} (set AGENTMEM_METRICS_PORT)`)));
-      });
-      log.info('worker.ops_listening', { worker: name, url: `http://${config.host}:${config.metricsPort}/metrics` });
+    const stopRequested = untilSignal(log);
+    // Released in reverse at shutdown, or as soon as a start-up step fails: the worker stops
+    // consuming before its metrics port closes, and both before Redis and the model go.
+    const acquired = new Releasers(log);
+    try {
+      let mem: AgentMem;
+      let embedder: TextEmbedder | undefined;
+      if (name === EMBED_RECALL_WORKER) {
+        const withModel = await openAgentMem(config, log);
+        [mem, embedder] = [withModel, withModel.embedder];
+      } else {
+        mem = await openAgentMem(config, log, { embedder: false });
+      }
+      acquired.add('redis and model', () => mem.close());
+      metrics.watchStreams(mem.redis, mem.keys);
+      // The port first: a worker that cannot report must not take work it would process unseen.
+      if (config.metricsPort > 0) {
+        const ops = new HttpFront(createOpsApp(mem.redis, mem.longTerm, metrics, embedder), config.shutdownTimeoutMs / 2);
+        await ops.listen(config.metricsPort, config.host, 'metrics port', 'AGENTMEM_METRICS_PORT');
+        acquired.add('metrics port', () => ops.close());
+        log.info('worker.ops_listening', { worker: name, url: `http://${config.host}:${config.metricsPort}/metrics` });
+      }
+      const deps = { ...mem, config, log, metrics };
+      let worker: RunningWorker;
+      if (name === EMBED_RECALL_WORKER) worker = await startEmbedRecallWorker(deps, embedder as TextEmbedder, consumer);
+      else if (name === REMEMBER_WORKER) worker = await startRememberWorker(deps, consumer);
+      else worker = await startConsolidatorWorker(deps, consumer);
+      acquired.add(`${name} worker`, () => worker.stop());
+    } catch (err) {
+      await acquired.releaseAll();
+      throw err;
     }
     const signal = await stopRequested;
-    log.info('worker.stopping', { signal, worker: name, consumer });
-    await new Promise<void>((resolve) => (ops ? ops.close(() => resolve()) : resolve()));
-    await worker.stop();
-    await mem.close();
+    log.info('worker.stopping', { signal, worker: name, consumer, timeout_ms: config.shutdownTimeoutMs });
+    await shutDownWithin(config.shutdownTimeoutMs, log, () => acquired.releaseAll());
     return 0;
   },
 };

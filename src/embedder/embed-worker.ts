@@ -11,12 +11,16 @@ export interface EmbedRequest {
   texts: string[];
 }
 export type EmbedReply = { id: number; vectors: Float32Array[] } | { id: number; error: string };
+/** Asks the thread to end between inference calls (see ThreadedEmbedder.close). */
+export type StopRequest = 'stop';
 
 const port = parentPort;
 if (!port) throw new Error('embed-worker must run as a worker thread');
 const { modelDir, threads } = workerData as { modelDir: string; threads: number };
 const embedder = await Embedder.load(modelDir, threads);
-port.on('message', (request: EmbedRequest) => {
+port.on('message', (request: EmbedRequest | StopRequest) => {
+  // Ending from here, in JavaScript, means no inference call is running on this thread.
+  if (request === 'stop') process.exit(0);
   embedder.embed(request.texts).then(
     (vectors) => port.postMessage({ id: request.id, vectors } satisfies EmbedReply, vectors.map((v) => v.buffer as ArrayBuffer)),
     (err: unknown) => port.postMessage({ id: request.id, error: err instanceof Error ? err.message : String(err) } satisfies EmbedReply),

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { PACKAGE_ROOT } from '../paths.js';
-import type { EmbedReply, EmbedRequest } from './embed-worker.js';
+import type { EmbedReply, EmbedRequest, StopRequest } from './embed-worker.js';
 import { EMBEDDING_DIMS } from '../memory/long-term.js';
 import { MODEL_ID } from './model.js';
 
@@ -28,6 +28,19 @@ function workerScript(): string {
   throw new Error(`embed-worker.js not found next to ${here} or at ${built}: run 'npm run build'`);
 }
 
+/** Every embedder thread of this process that has not exited, for stopEmbedderThreads. */
+const live = new Set<ThreadedEmbedder>();
+
+/**
+ * Ends every embedder thread between inference calls; resolves once all have exited. A process
+ * must do this before process.exit: exiting tears its worker threads down, and a thread torn
+ * down while ONNX Runtime is inside a call aborts the whole process (SIGABRT, "terminate called
+ * after throwing an instance of 'Napi::Error'").
+ */
+export async function stopEmbedderThreads(): Promise<void> {
+  await Promise.all([...live].map((e) => e.close()));
+}
+
 /**
  * The embedder on a worker thread, so inference never blocks the event loop. Requests queue in
  * the thread and run one after another; if the thread dies, pending and later calls fail.
@@ -39,8 +52,11 @@ export class ThreadedEmbedder implements TextEmbedder {
   private nextId = 0;
   private readonly pending = new Map<number, { resolve(v: Float32Array[]): void; reject(e: Error): void }>();
   private failure: Error | undefined;
+  private readonly exited: Promise<void>;
 
   private constructor(private readonly worker: Worker) {
+    live.add(this);
+    this.exited = new Promise((resolve) => worker.once('exit', () => resolve()));
     worker.on('message', (reply: EmbedReply) => {
       const waiting = this.pending.get(reply.id);
       if (!waiting) return;
@@ -54,7 +70,10 @@ export class ThreadedEmbedder implements TextEmbedder {
       this.pending.clear();
     };
     worker.on('error', fail);
-    worker.on('exit', (code) => fail(new Error(`embedder thread exited with code ${code}`)));
+    worker.on('exit', (code) => {
+      live.delete(this);
+      fail(new Error(`embedder thread exited with code ${code}`));
+    });
   }
 
   static async load(modelDir: string, threads = 0): Promise<ThreadedEmbedder> {
@@ -89,8 +108,15 @@ export class ThreadedEmbedder implements TextEmbedder {
     return this.failure;
   }
 
+  /**
+   * Asks the thread to end and waits until it has: it ends after the inference call in progress,
+   * if any. Worker.terminate() would not wait for that call, and a thread stopped inside ONNX
+   * Runtime takes the process down with SIGABRT (its binding throws a C++ exception it cannot
+   * deliver once the thread's JavaScript is gone). Calls not yet started fail.
+   */
   async close(): Promise<void> {
     this.failure ??= new Error('embedder closed');
-    await this.worker.terminate();
+    this.worker.postMessage('stop' satisfies StopRequest);
+    await this.exited;
   }
 }

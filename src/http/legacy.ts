@@ -89,6 +89,11 @@ export function legacyRoutes(deps: ApiDeps): Router {
     }, config);
     const accepted = await ingest.accept(turn);
     const result = await waiter.waitFor(accepted.turnId, SYNC_WAIT_MS);
+    if (result?.status === 'queued' && waiter.isDraining) {
+      // Shutting down: the turn is accepted and will finish; an error here would invite a duplicate retry.
+      res.status(202).location(`/v1/turns/${accepted.turnId}`).json({ thread_id: threadId, turn_id: accepted.turnId, status: 'queued' });
+      return;
+    }
     if (!result || result.status !== 'done') {
       res.status(result?.status === 'failed' ? 500 : 504).json({ error: { message: result?.error ?? `turn ${accepted.turnId} not done in time` }, turn_id: accepted.turnId });
       return;

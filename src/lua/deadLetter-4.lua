@@ -1,7 +1,9 @@
 --[[
   Moves an entry that keeps failing out of its stream into the dead-letter stream, atomically:
   copies its fields (plus stage, reason and delivery count), acknowledges and deletes it, marks
-  the turn failed and logs turn_failed. The thread's later turns are unaffected: they were
+  the turn failed and logs turn_failed. The reason is "<cause> (after N deliveries)", the cause
+  being the last error the stage recorded on the turn, else the one given; with neither (the
+  consumers died rather than failed) it is "not processed after N deliveries". The thread's later turns are unaffected: they were
   appended to working memory at acceptance and are processed independently.
 
   Input:
@@ -10,7 +12,8 @@
     KEYS[4]  event stream (agent:events:<thread_id>, or a placeholder when unknown)
     ARGV[1]  consumer group         ARGV[2]  entry id
     ARGV[3]  stage (embed-recall | remember)
-    ARGV[4]  reason                 ARGV[5]  deliveries so far
+    ARGV[4]  cause ('' if unknown; the error recorded on the turn by recordError-1.lua wins)
+    ARGV[5]  deliveries so far
     ARGV[6]  turn_id ('' if unknown)
     ARGV[7]  event stream MAXLEN ~  ARGV[8]  channel announcing finished turns
     ARGV[9]  dead-letter stream MAXLEN ~
@@ -24,8 +27,19 @@
 -- @include logEvent
 
 local sourceKey, deadKey, turnKey, eventsKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local group, entryId, stage, reason, deliveries = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local group, entryId, stage, cause, deliveries = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local turnId, eventsMaxLen, channel, deadMaxLen = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+
+if turnId ~= '' then
+  local recorded = redis.call('HGET', turnKey, 'last_error:' .. group)
+  if recorded then cause = recorded end
+end
+local reason
+if cause ~= '' then
+  reason = cause .. ' (after ' .. deliveries .. ' deliveries)'
+else
+  reason = 'not processed after ' .. deliveries .. ' deliveries'
+end
 
 local entries = redis.call('XRANGE', sourceKey, entryId, entryId)
 redis.call('XACK', sourceKey, group, entryId)

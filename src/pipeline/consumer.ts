@@ -27,6 +27,8 @@ export interface ConsumerOptions {
   log: Logger;
 }
 
+const HAND_BACK_PAGE = 100;
+
 export function defaultConsumerName(): string {
   return `${hostname()}-${process.pid}-${randomBytes(2).toString('hex')}`;
 }
@@ -51,14 +53,56 @@ export class StreamConsumer {
 
   async start(): Promise<void> {
     await ensureGroup(this.redis, this.options.stream, this.options.group);
+    // Listed in the group from the start, not only from its first read.
+    await this.redis.xgroup('CREATECONSUMER', this.options.stream, this.options.group, this.options.consumer);
     this.loop = this.run();
   }
 
-  /** Stops reading, lets the batch in hand finish, and returns; unfinished entries stay pending for others. */
+  /**
+   * Stops reading and returns once the loop has, with the batch in hand handled. The blocking
+   * read in progress is left to return by itself (within blockMs): cut off, it could leave
+   * entries Redis had already delivered pending for a consumer that never saw them. Entries it
+   * returns are handed back unhandled.
+   */
   async stop(): Promise<void> {
     this.stopping = true;
-    this.blocking.disconnect();
     await this.loop;
+    await this.blocking.quit().catch(() => this.blocking.disconnect());
+  }
+
+  /**
+   * Makes every entry still pending for this consumer claimable by any other at once (idle past
+   * claimIdleMs), instead of after claimIdleMs: for a consumer that is going away, once its
+   * handler has finished.
+   */
+  async handBackPending(): Promise<void> {
+    const { stream, group, consumer, log } = this.options;
+    const handedBack: string[] = [];
+    try {
+      for (let after = '-'; ;) {
+        const page = (await this.redis.xpending(stream, group, after, '+', HAND_BACK_PAGE, consumer)) as [string, string, number, number][];
+        const ids = page.map(([id]) => id);
+        await this.handBack(ids, 'keep');
+        handedBack.push(...ids);
+        if (page.length < HAND_BACK_PAGE) break;
+        after = `(${ids[ids.length - 1]}`;
+      }
+      if (handedBack.length > 0) log.info('consumer.handed_back', { stream, group, consumer, count: handedBack.length, ids: handedBack.slice(0, 100) });
+    } catch (err) {
+      log.warn('consumer.hand_back_failed', { stream, group, consumer, error: err });
+    }
+  }
+
+  /**
+   * XCLAIM to ourselves with IDLE set to claimIdleMs: the entries stay pending (nothing is lost
+   * if we die now) but the next sweep of any consumer takes them. JUSTID leaves the delivery
+   * count alone; entries never handled get back the delivery that brought them here, so a
+   * shutdown does not bring an entry closer to the dead-letter stream.
+   */
+  private async handBack(ids: string[], deliveries: 'keep' | 'undo'): Promise<void> {
+    if (ids.length === 0) return;
+    const { stream, group, consumer, claimIdleMs } = this.options;
+    await this.redis.call('XCLAIM', stream, group, consumer, 0, ...ids, 'IDLE', claimIdleMs, ...(deliveries === 'undo' ? ['RETRYCOUNT', 0] : []), 'JUSTID');
   }
 
   private async run(): Promise<void> {
@@ -72,6 +116,10 @@ export class StreamConsumer {
           if (reclaimed.length > 0) await this.options.handle(reclaimed);
         }
         const entries = await this.readNew();
+        if (this.stopping) {
+          await this.handBack(entries.map((e) => e.id), 'undo');
+          break;
+        }
         if (entries.length > 0) await this.options.handle(entries);
       } catch (err) {
         if (this.stopping) break;

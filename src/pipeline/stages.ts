@@ -114,6 +114,7 @@ export class EmbedRecallStage {
       // Left pending: reclaimed after claimIdleMs, dead-lettered after maxDeliveries.
       log.error('embed_recall.embed_failed', { size: turns.length, entry_ids: turns.map((t) => t.entryId), error: err });
       metrics?.errors.inc({ kind: 'embed' });
+      await Promise.all(turns.map((t) => recordError(this.deps, EMBED_RECALL_GROUP, t.turnId, err)));
       // Holds the session slot a moment: a broken embedder must not turn the read loop into a spin.
       await new Promise((r) => setTimeout(r, EMBED_FAILURE_PAUSE_MS));
       return;
@@ -130,9 +131,10 @@ export class EmbedRecallStage {
     try {
       await Promise.all(
         turns.map((turn, i) =>
-          this.finish(turn, vectors[i] as Float32Array, embedMs).catch((err: unknown) => {
+          this.finish(turn, vectors[i] as Float32Array, embedMs).catch(async (err: unknown) => {
             log.warn('embed_recall.failed', { turn_id: turn.turnId, thread_id: turn.threadId, entry_id: turn.entryId, error: err });
             metrics?.errors.inc({ kind: 'embed_recall' });
+            await recordError(this.deps, EMBED_RECALL_GROUP, turn.turnId, err);
           }),
         ),
       );
@@ -194,11 +196,21 @@ export class RememberStage {
   async handle(entries: StreamEntry[]): Promise<void> {
     this.deps.metrics?.batchSize.observe({ stage: 'remember' }, entries.length);
     for (const entry of entries) {
+      let turn: ReturnType<typeof parseRemember>;
       try {
-        await this.apply(parseRemember(entry));
+        turn = parseRemember(entry);
       } catch (err) {
-        this.deps.log.warn('remember.failed', { entry_id: entry.id, turn_id: entry.fields.turn_id, error: err });
+        // Left pending: after maxDeliveries it reaches the dead-letter stream with this reason.
+        this.deps.log.warn('remember.bad_entry', { entry_id: entry.id, turn_id: entry.fields.turn_id, error: err });
+        this.deps.metrics?.errors.inc({ kind: 'bad_entry' });
+        continue;
+      }
+      try {
+        await this.apply(turn);
+      } catch (err) {
+        this.deps.log.warn('remember.failed', { entry_id: entry.id, turn_id: turn.turnId, error: err });
         this.deps.metrics?.errors.inc({ kind: 'remember' });
+        await recordError(this.deps, REMEMBER_GROUP, turn.turnId, err);
       }
     }
   }
@@ -245,7 +257,48 @@ export class RememberStage {
   }
 }
 
-/** Moves an entry out of `stream` into the dead-letter stream, failing its turn if it names one. */
+/** The longest error text kept on a turn or a dead letter. */
+const MAX_ERROR_TEXT = 1000;
+
+/** An error as one line for failure records: its message and its causes' (`a: b: c`), bounded. */
+export function errorText(err: unknown): string {
+  const parts: string[] = [];
+  for (let e: unknown = err, depth = 0; e !== undefined && depth < 5; depth++) {
+    parts.push(e instanceof Error ? e.message : String(e));
+    e = e instanceof Error ? e.cause : undefined;
+  }
+  const text = parts.join(': ');
+  return text.length > MAX_ERROR_TEXT ? `${text.slice(0, MAX_ERROR_TEXT - 1)}…` : text;
+}
+
+/**
+ * Keeps why this delivery of a turn's entry failed, so that a dead letter names the error
+ * (recordError-1.lua). Never throws: a record that cannot be written costs detail, not the entry.
+ */
+async function recordError(deps: StageDeps, group: string, turnId: string, err: unknown): Promise<void> {
+  await deps.redis.recordError(deps.keys.turn(turnId), group, errorText(err)).catch((recordFailure: unknown) =>
+    deps.log.warn('stage.record_error_failed', { turn_id: turnId, group, error: recordFailure }),
+  );
+}
+
+/** Each stage's check of its entries: an entry it refuses fails the same way on every delivery. */
+const PARSERS: Record<string, (entry: StreamEntry) => unknown> = { [EMBED_RECALL_GROUP]: parseIngest, [REMEMBER_GROUP]: parseRemember };
+
+/** Why `group`'s stage refuses `entry`, or '' when it accepts it (the failure was elsewhere). */
+function refusal(group: string, entry: StreamEntry | undefined): string {
+  try {
+    if (entry) PARSERS[group]?.(entry);
+    return '';
+  } catch (err) {
+    return errorText(err);
+  }
+}
+
+/**
+ * Moves an entry out of `stream` into the dead-letter stream, failing its turn if it names one.
+ * The reason names the error: the last one the stage recorded on the turn, else why the stage
+ * refuses the entry (deadLetter-4.lua).
+ */
 export async function deadLetter(
   deps: Pick<StageDeps, 'redis' | 'keys' | 'config'>, stream: string, group: string, stage: string,
   entry: StreamEntry | undefined, entryId: string, deliveries: number,
@@ -256,7 +309,7 @@ export async function deadLetter(
   const usable = turnId !== '' && threadId !== '';
   await redis.deadLetter(
     stream, keys.deadLetterStream, usable ? keys.turn(turnId) : keys.deadLetterStream, usable ? keys.events(threadId) : keys.deadLetterStream,
-    group, entryId, stage, `not processed after ${deliveries} deliveries`, deliveries, usable ? turnId : '',
+    group, entryId, stage, refusal(group, entry), deliveries, usable ? turnId : '',
     config.eventsMaxLen, keys.turnDoneChannel, 10_000, config.sessionTtlSeconds,
   );
 }

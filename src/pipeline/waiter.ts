@@ -13,6 +13,7 @@ export class TurnWaiter {
   private readonly waiting = new Map<string, Set<() => void>>();
   private readonly subscriber: Redis;
   private ready: Promise<unknown> | undefined;
+  private draining = false;
 
   constructor(
     private readonly redis: Redis,
@@ -26,8 +27,9 @@ export class TurnWaiter {
     });
   }
 
-  /** The turn once it is done or failed, or its state at the deadline. */
+  /** The turn once it is done or failed, or its state at the deadline (or when the process starts shutting down). */
   async waitFor(turnId: string, timeoutMs: number): Promise<TurnResult | null> {
+    if (this.draining) return readTurn(this.redis, this.keys, this.longTerm, turnId);
     this.ready ??= this.subscriber.subscribe(this.keys.turnDoneChannel);
     await this.ready;
     let wake!: () => void;
@@ -38,7 +40,7 @@ export class TurnWaiter {
     let timer: NodeJS.Timeout | undefined;
     try {
       const now = await readTurn(this.redis, this.keys, this.longTerm, turnId);
-      if (!now || now.status !== 'queued') return now;
+      if (!now || now.status !== 'queued' || this.draining) return now;
       await Promise.race([woken, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
       return await readTurn(this.redis, this.keys, this.longTerm, turnId);
     } finally {
@@ -46,6 +48,17 @@ export class TurnWaiter {
       set.delete(wake);
       if (set.size === 0) this.waiting.delete(turnId);
     }
+  }
+
+  /** Shutdown: every wait ends now with the turn as it stands, and later ones do not wait. */
+  drain(): void {
+    this.draining = true;
+    for (const wakes of this.waiting.values()) for (const wake of wakes) wake();
+  }
+
+  /** True once drain() was called: an answer without the result is due to the shutdown, not a timeout. */
+  get isDraining(): boolean {
+    return this.draining;
   }
 
   async close(): Promise<void> {

@@ -5,7 +5,7 @@ import { deadLetter, type StageDeps } from './stages.js';
 export interface RunningWorker {
   name: string;
   consumer: string;
-  /** Stops reading, finishes the batch in hand, closes its blocking connection. Safe to call twice. */
+  /** Stops reading, finishes the batch in hand, hands back what it read but did not finish, closes its blocking connection. Safe to call twice. */
   stop(): Promise<void>;
 }
 
@@ -43,6 +43,7 @@ export async function startStageWorker(
       (stopping ??= (async () => {
         await consumer.stop();
         await drain();
+        await consumer.handBackPending();
         log.info('worker.stopped', { stream, group });
       })()),
   };

@@ -118,7 +118,9 @@ export async function startRedis(installation: RedisInstallation, options: Start
     '--notify-keyspace-events', 'Ex',
     ...installation.modules.flatMap((m) => ['--loadmodule', m]),
   ];
-  const child = spawn(installation.server, args, { stdio: 'ignore' });
+  // A process group of its own: Ctrl-C in a terminal signals the whole foreground group, and a
+  // server stopped along with us would be gone while we finish our batches. We stop it last.
+  const child = spawn(installation.server, args, { stdio: 'ignore', detached: true });
   // A server we started must not outlive us, even when we crash before stop() is called.
   const killOnExit = (): void => void child.kill('SIGTERM');
   process.once('exit', killOnExit);

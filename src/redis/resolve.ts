@@ -1,9 +1,12 @@
 import { join } from 'node:path';
 import type { Config } from '../config.js';
-import { ProvisionError } from '../errors.js';
+import { ProvisionError, RedisUnreachableError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { findOrProvisionRedis, probeModules, startRedis } from '../provision/redis-server.js';
 import { assertCapabilities, connectRedis, redactUrl } from './connection.js';
+
+/** How long the first connection to REDIS_URL may take before start-up fails, naming the URL. */
+const CONNECT_TIMEOUT_MS = 5000;
 
 export interface ResolvedRedis {
   url: string;
@@ -20,10 +23,14 @@ export interface ResolvedRedis {
  */
 export async function resolveRedis(config: Config, log: Logger): Promise<ResolvedRedis> {
   if (config.redisUrl) {
-    const redis = connectRedis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
-    redis.on('error', () => undefined);
+    const redis = connectRedis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null, connectTimeout: CONNECT_TIMEOUT_MS });
+    // connect() rejects with a bare "Connection is closed."; the reason comes as an error event.
+    let reason: Error | undefined;
+    redis.on('error', (err: Error) => (reason ??= err));
     try {
-      await redis.connect();
+      await redis.connect().catch((err: unknown) => {
+        throw new RedisUnreachableError(redactUrl(config.redisUrl as string), reason ?? err);
+      });
       await assertCapabilities(redis, config.redisUrl);
     } finally {
       redis.disconnect();

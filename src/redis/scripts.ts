@@ -26,12 +26,13 @@ declare module 'ioredis' {
     finishRecall(...keysThenArgs: Arg[]): Result<number, Context>;
     applyMemory(...keysThenArgs: Arg[]): Result<number, Context>;
     deadLetter(...keysThenArgs: Arg[]): Result<number, Context>;
+    recordError(turnKey: string, group: string, message: string): Result<number, Context>;
     mergeMemories(survivorKey: string, duplicateKey: string, logKey: string, survivorId: string, duplicateId: string, distance: number, maxLen: number): Result<number, Context>;
     releaseLock(lockKey: string, token: string, extendMs: number | ''): Result<number, Context>;
   }
 }
 
-export const SCRIPT_NAMES = ['appendTurn', 'upsertSession', 'writeMemory', 'acceptTurn', 'finishRecall', 'applyMemory', 'deadLetter', 'mergeMemories', 'releaseLock'] as const;
+export const SCRIPT_NAMES = ['appendTurn', 'upsertSession', 'writeMemory', 'acceptTurn', 'finishRecall', 'applyMemory', 'deadLetter', 'recordError', 'mergeMemories', 'releaseLock'] as const;
 export type ScriptName = (typeof SCRIPT_NAMES)[number];
 
 /** Negative return codes of the scripts, translated to errors in one place. */
@@ -43,6 +44,7 @@ export const SCRIPT_ERRORS: Record<ScriptName, Record<number, string>> = {
   finishRecall: {},
   applyMemory: { [-1]: 'the memory to bump no longer exists', [-2]: 'a memory with that id already exists' },
   deadLetter: {},
+  recordError: {},
   mergeMemories: { [-1]: 'one of the memories no longer exists' },
   releaseLock: {},
 };

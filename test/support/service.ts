@@ -1,4 +1,6 @@
 import type { Config } from '../../src/config.js';
+import type { Embedder } from '../../src/embedder/embedder.js';
+import type { TextEmbedder } from '../../src/embedder/threaded.js';
 import { silentLogger } from '../../src/log.js';
 import { Ingest } from '../../src/pipeline/ingest.js';
 import { startService, type RunningService } from '../../src/service.js';
@@ -14,8 +16,12 @@ export interface TestService extends TestTiers {
 }
 
 /** The API (and, unless workers: false, both workers) in this process, on isolated keys and a free port. */
-export async function startTestService(overrides: Partial<Config> = {}, options: { workers?: boolean } = {}): Promise<TestService> {
-  const [tiers, embedder] = await Promise.all([openTiers({ port: 0, claimIdleMs: 1000, ...overrides }), testEmbedder()]);
+export async function startTestService(
+  overrides: Partial<Config> = {},
+  options: { workers?: boolean; /** Stands in for the model (to make embedding fail on purpose). */ embedder?: (real: Embedder) => TextEmbedder } = {},
+): Promise<TestService> {
+  const [tiers, real] = await Promise.all([openTiers({ port: 0, claimIdleMs: 1000, ...overrides }), testEmbedder()]);
+  const embedder = options.embedder ? options.embedder(real) : real;
   const mem = { ...tiers, embedder, server: { url: '', origin: 'test', stop: async () => undefined }, close: async () => undefined };
   const service = await startService(mem, tiers.config, silentLogger, options);
   return {
