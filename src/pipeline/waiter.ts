@@ -28,8 +28,7 @@ export class TurnWaiter {
 
   /** The turn once it is done or failed, or its state at the deadline. */
   async waitFor(turnId: string, timeoutMs: number): Promise<TurnResult | null> {
-    this.ready ??= this.subscriber.subscribe(this.keys.turnDoneChannel);
-    await this.ready;
+    await this.subscribed();
     let wake!: () => void;
     const woken = new Promise<void>((resolve) => (wake = resolve));
     const set = this.waiting.get(turnId) ?? new Set();
@@ -46,6 +45,18 @@ export class TurnWaiter {
       set.delete(wake);
       if (set.size === 0) this.waiting.delete(turnId);
     }
+  }
+
+  /**
+   * Subscribes once. A failed attempt (Redis was down) is forgotten, so the next wait tries again;
+   * once subscribed, ioredis subscribes again by itself after every reconnect.
+   */
+  private subscribed(): Promise<unknown> {
+    this.ready ??= this.subscriber.subscribe(this.keys.turnDoneChannel).catch((err: unknown) => {
+      this.ready = undefined;
+      throw err;
+    });
+    return this.ready;
   }
 
   async close(): Promise<void> {
