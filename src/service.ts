@@ -43,7 +43,7 @@ export async function startService(
   const waiter = new TurnWaiter(mem.redis, mem.keys, mem.longTerm);
   const fanout = new StreamFanout(mem.redis, log, { connectionName: `agentmem-events-${consumer}`, wakeKey: mem.keys.eventsWake(consumer) });
   metrics.watchEventStreams(fanout);
-  const app = createApp({ ...deps, ingest, waiter, fanout });
+  const app = createApp({ ...deps, ingest, waiter, fanout, workers });
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(config.port, config.host, () => resolve(s));
     s.once('error', reject);

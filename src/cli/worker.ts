@@ -45,7 +45,7 @@ export const workerCommand: Command = {
     metrics.watchStreams(mem.redis, mem.keys);
     let ops: Server | undefined;
     if (config.metricsPort > 0) {
-      const app = createOpsApp(mem.redis, mem.longTerm, metrics, embedder);
+      const app = createOpsApp({ redis: mem.redis, keys: mem.keys, longTerm: mem.longTerm, embedder, workers: [worker] }, metrics);
       ops = await new Promise<Server>((resolve, reject) => {
         const server = app.listen(config.metricsPort, config.host, () => resolve(server));
         server.once('error', (err) => reject(new Error(`metrics port ${config.metricsPort}: ${err.message} (set AGENTMEM_METRICS_PORT)`)));
