@@ -22,6 +22,7 @@ interface Fleet {
   /** /readyz of every process: the API's and each worker's metrics port. */
   readyz: Record<string, string>;
   remember: AgentmemProcess;
+  consolidator: AgentmemProcess;
 }
 
 interface Readiness {
@@ -95,9 +96,11 @@ async function expectAllDoneAfter(since: number): Promise<void> {
   }, 30_000, 250);
 }
 
-/** The consolidator's schedule, as BullMQ keeps it (the id in its `repeat` sorted set). */
-async function scheduled(): Promise<boolean> {
-  return (await fleet.redis.client.zscore('agentmem:bull:consolidate:repeat', 'consolidate-every')) !== null;
+/** The consolidator runs scheduled passes again: its schedule is back (BullMQ's `repeat` set) and a pass finished after `since`. */
+async function untilConsolidating(since: number): Promise<void> {
+  await until('the consolidation schedule to be back and a pass to finish', async () =>
+    (await fleet.redis.client.zscore('agentmem:bull:consolidate:repeat', 'consolidate-every')) !== null &&
+    fleet.consolidator.logs.some((l) => l.event === 'consolidate.pass_done' && Date.parse(String(l.ts)) > since), 20_000);
 }
 
 describe.skipIf(!canOwnRedis())('self-healing after Redis loses its data', () => {
@@ -109,10 +112,12 @@ describe.skipIf(!canOwnRedis())('self-healing after Redis loses its data', () =>
     const api = spawnAgentmem(['serve', '--api-only', '--no-reset', '--port', String(apiPort)], env({}));
     spawnAgentmem(['worker', 'embed-recall'], env({ AGENTMEM_METRICS_PORT: String(embedPort), AGENTMEM_CONSUMER_NAME: 'embed-1' }));
     const remember = spawnAgentmem(['worker', 'remember'], env({ AGENTMEM_METRICS_PORT: String(rememberPort), AGENTMEM_CONSUMER_NAME: 'remember-1' }));
-    spawnAgentmem(['worker', 'consolidator'], env({ AGENTMEM_METRICS_PORT: String(consolidatorPort), AGENTMEM_CONSUMER_NAME: 'consolidator-1' }));
+    const consolidator = spawnAgentmem(['worker', 'consolidator'], env({
+      AGENTMEM_METRICS_PORT: String(consolidatorPort), AGENTMEM_CONSUMER_NAME: 'consolidator-1', AGENTMEM_CONSOLIDATE_INTERVAL_MS: '1000',
+    }));
     const base = `http://127.0.0.1:${apiPort}`;
     fleet = {
-      redis, api, base, remember,
+      redis, api, base, remember, consolidator,
       readyz: {
         api: `${base}/readyz`,
         'embed-recall': `http://127.0.0.1:${embedPort}/readyz`,
@@ -162,7 +167,7 @@ describe.skipIf(!canOwnRedis())('self-healing after Redis loses its data', () =>
 
     const recall = await fetch(`${fleet.base}/v1/recall`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text: 'coffee', user: 'healing' }) });
     expect(recall.status).toBe(200);
-    await until('the consolidation schedule to be back', scheduled, 15_000);
+    await untilConsolidating(upAt);
     await expectAllDoneAfter(upAt);
   }, 120_000);
 
@@ -182,9 +187,28 @@ describe.skipIf(!canOwnRedis())('self-healing after Redis loses its data', () =>
     thread.close();
     const recall = await fetch(`${fleet.base}/v1/recall`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text: 'Lisbon', user: 'healing' }) });
     expect(recall.status).toBe(200);
-    await until('the consolidation schedule to be back', scheduled, 15_000);
+    await untilConsolidating(flushedAt);
     await expectAllDoneAfter(flushedAt);
   }, 120_000);
+
+  it("a worker's /readyz fails while its own loop cannot read, and recovers when it reads again", async () => {
+    // An ACL change takes XREADGROUP away: the workers' loops fail while every check still answers.
+    await fleet.redis.client.call('ACL', 'SETUSER', 'default', '-xreadgroup');
+    try {
+      let answer: { code: number; body: Readiness } | undefined;
+      await until("the embed-recall worker's /readyz to fail on its stalled loop", async () => {
+        answer = await readiness(fleet.readyz['embed-recall']!);
+        return answer?.code === 503;
+      }, 30_000, 250);
+      expect(answer?.body).toMatchObject({
+        status: 'not ready',
+        checks: { redis: 'ok', index: 'ok', workers: { 'embed-recall': expect.stringMatching(/^stalled: no read for \d+ ms \(last error: NOPERM/) } },
+      });
+    } finally {
+      await fleet.redis.client.call('ACL', 'SETUSER', 'default', '+xreadgroup');
+    }
+    await untilAllReady(20_000);
+  }, 60_000);
 
   it('/readyz names a stage whose workers are gone (degraded, still 200) and turns are still accepted', async () => {
     fleet.remember.kill('SIGKILL');
