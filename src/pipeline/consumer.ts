@@ -95,24 +95,24 @@ export class StreamConsumer {
         if (entries.length > 0) await this.options.handle(entries);
       } catch (err) {
         if (this.stopping) break;
-        if (isMissingGroup(err) && (await this.recreateGroup(err as Error))) continue;
-        this.lastError = err as Error;
-        log.error('consumer.error', { stream: this.options.stream, group: this.options.group, error: err });
+        const failure = isMissingGroup(err) ? await this.recreateGroup(err as Error) : (err as Error);
+        if (!failure) continue;
+        this.lastError = failure;
+        log.error('consumer.error', { stream: this.options.stream, group: this.options.group, error: failure });
         await new Promise((r) => setTimeout(r, 500));
       }
     }
   }
 
-  /** The group (and stream) vanished: recreates it at id 0 (see the class comment); false when Redis refused. */
-  private async recreateGroup(cause: Error): Promise<boolean> {
+  /** The group (and stream) vanished: recreates it at id 0 (see the class comment). Returns why that failed, if it did. */
+  private async recreateGroup(cause: Error): Promise<Error | undefined> {
     const { stream, group, log } = this.options;
     try {
       const created = await ensureGroup(this.redis, stream, group);
       log.warn('consumer.group_recreated', { stream, group, created, cause: cause.message });
-      return true;
+      return undefined;
     } catch (err) {
-      this.lastError = err as Error;
-      return false;
+      return new Error(`recreating the consumer group after "${cause.message}" failed: ${(err as Error).message}`, { cause: err });
     }
   }
 
