@@ -224,6 +224,9 @@ describe.skipIf(!canOwnRedis())('self-healing after Redis loses its data', () =>
     const worker = await readiness(fleet.readyz['embed-recall']!);
     expect(worker?.code).toBe(200);
     expect(worker?.body.checks).toMatchObject({ workers: { 'embed-recall': 'ok' }, stages: { remember: expect.stringMatching(/^no live consumer/) } });
+    const metrics = await (await fetch(`${fleet.base}/metrics`)).text();
+    expect(metrics).toContain('agentmem_stage_live_consumers{stage="remember"} 0');
+    expect(metrics).toContain('agentmem_stage_live_consumers{stage="embed-recall"} 1');
     const posted = await postTurn('heal-degraded', 'Accepted while no remember worker runs.');
     expect(posted?.status).toBe(202);
   }, 60_000);
