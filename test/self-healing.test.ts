@@ -145,6 +145,9 @@ describe.skipIf(!canOwnRedis())('self-healing after Redis loses its data', () =>
     await thread.until((events) => events.some((e) => e.action === 'turn_appended:user'));
 
     const lostAt = Date.now();
+    // Down long enough for every process to notice (the API says so), then back without its data.
+    await fleet.redis.kill();
+    await until('the API to report Redis unreachable', async () => (await readiness(fleet.readyz.api!))?.code === 503, 20_000, 100);
     await fleet.redis.restart({ empty: true });
     const upAt = Date.now();
     const doneAt = await untilFirstDoneAfter(upAt, 30_000);
