@@ -22,13 +22,13 @@ export interface MemoryTiers {
   events: EventLog;
 }
 
-export function createTiers(redis: Redis, config: Config): MemoryTiers {
+export function createTiers(redis: Redis, config: Config, log?: Logger): MemoryTiers {
   const keys = createKeys(config);
   return {
     redis,
     keys,
     working: new WorkingMemory(redis, keys, { sessionTtlSeconds: config.sessionTtlSeconds, windowSize: config.windowSize }),
-    longTerm: new LongTermMemory(redis, keys, { dedupThreshold: config.dedupThreshold, episodicTtlSeconds: config.episodicTtlSeconds }),
+    longTerm: new LongTermMemory(redis, keys, { dedupThreshold: config.dedupThreshold, episodicTtlSeconds: config.episodicTtlSeconds, ...(log ? { log } : {}) }),
     events: new EventLog(redis, keys, { maxLen: config.eventsMaxLen, ttlSeconds: config.sessionTtlSeconds }),
   };
 }
@@ -68,7 +68,7 @@ export async function openAgentMem(config: Config, log: Logger, options = { embe
   const server = await resolveRedis(config, log);
   const redis = connectRedis(server.url);
   redis.on('error', (err: Error) => log.warn('redis.error', { url: redactUrl(server.url), error: err }));
-  const tiers = createTiers(redis, config);
+  const tiers = createTiers(redis, config, log);
   let closing: Promise<void> | undefined;
   let embedder: EmbedderPool | undefined;
   const close = (): Promise<void> =>

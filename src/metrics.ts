@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Keys } from './keys.js';
+import { stageConsumers } from './pipeline/liveness.js';
 import { pairs } from './redis/reply.js';
 import type { StreamFanout } from './redis/stream-fanout.js';
 
@@ -42,6 +43,10 @@ export class Metrics {
     new Gauge({ name: 'agentmem_stream_lag', help: 'Entries not yet delivered to a group.', labelNames: ['stream', 'group'], registers: [this.registry],
       async collect() {
         for (const group of await groupsOf(redis, streams)) this.set({ stream: group.stream, group: group.name }, group.lag);
+      } });
+    new Gauge({ name: 'agentmem_stage_live_consumers', help: 'Consumers of each pipeline stage that read recently; 0 means the stage is stalled (/readyz says degraded).', labelNames: ['stage'], registers: [this.registry],
+      async collect() {
+        for (const s of await stageConsumers(redis, keys)) this.set({ stage: s.stage }, s.live);
       } });
     new Gauge({ name: 'agentmem_deadletter_entries', help: 'Entries in the dead-letter stream.', registers: [this.registry],
       async collect() {

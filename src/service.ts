@@ -45,13 +45,14 @@ export async function startService(
     const fanout = new StreamFanout(mem.redis, log, { connectionName: `agentmem-events-${consumer}`, wakeKey: mem.keys.eventsWake(consumer) });
     acquired.add('event-stream reader', () => fanout.close());
     metrics.watchEventStreams(fanout);
-    const http = new HttpFront(createApp({ ...deps, ingest, waiter, fanout }), config.shutdownTimeoutMs / 2);
+    // Filled as the workers start, after the port is bound; /readyz reads it as it is then.
+    const workers: RunningWorker[] = [];
+    const http = new HttpFront(createApp({ ...deps, ingest, waiter, fanout, workers }), config.shutdownTimeoutMs / 2);
     // The port before the workers: a process that cannot serve must not take work.
     const port = await http.listen(config.port, config.host, 'API port', 'AGENTMEM_PORT');
     acquired.add('API port', () => http.close());
     const stopWatchingExpiries = await watchExpiries(mem.redis, mem.keys, mem.longTerm, log);
     acquired.add('expiry watch', stopWatchingExpiries);
-    const workers: RunningWorker[] = [];
     if (options.workers !== false) {
       for (const start of [() => startEmbedRecallWorker(deps, mem.embedder, consumer), () => startRememberWorker(deps, consumer)]) {
         const worker = await start();

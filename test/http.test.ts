@@ -16,18 +16,19 @@ describe('health endpoints', () => {
     expect(await res.json()).toEqual({ status: 'ok' });
   });
 
-  it('/readyz is 200 with Redis, both modules, the index and the embedder, and 503 naming the index once it is gone', async () => {
+  it('/readyz is 200 with Redis, both modules, the index and the embedder, says degraded while no worker consumes a stage, and recreates a dropped index', async () => {
     const ready = await s.get('/readyz');
     expect(ready.status).toBe(200);
-    expect(await ready.json()).toEqual({ status: 'ready', checks: { redis: 'ok', index: 'ok', embedder: 'ok' } });
+    expect(await ready.json()).toEqual({
+      status: 'degraded',
+      checks: { redis: 'ok', index: 'ok', embedder: 'ok', stages: { 'embed-recall': expect.stringMatching(/^no consumer/), remember: expect.stringMatching(/^no consumer/) } },
+    });
 
     await s.redis.call('FT.DROPINDEX', s.config.indexName);
-    const notReady = await s.get('/readyz');
-    expect(notReady.status).toBe(503);
-    const body = (await notReady.json()) as { checks: Record<string, string> };
-    expect(body.checks.redis).toBe('ok');
-    expect(body.checks.index).toMatch(/^missing/);
-    await s.longTerm.ensureIndex();
+    const healed = await s.get('/readyz');
+    expect(healed.status).toBe(200);
+    expect(((await healed.json()) as { checks: Record<string, unknown> }).checks.index).toBe('ok');
+    expect(await s.longTerm.ensureIndex()).toBe(false);
   });
 
   it('answers an unknown route with a JSON 404', async () => {

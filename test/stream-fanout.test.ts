@@ -107,6 +107,31 @@ describe('StreamFanout (one blocking read shared by many followers)', () => {
     expect(second.ids).toEqual([id]);
   });
 
+  it('after a dropped connection, hands over a stream that came back numbered below what it had read (failover to a server whose clock is behind)', async () => {
+    fanout = new StreamFanout(redis, silentLogger, { connectionName: `${prefix}reader`, wakeKey: `${prefix}wake` });
+    const key = `${prefix}f0`;
+    const bystander = `${prefix}f1`;
+    const got = recorder();
+    const other = recorder();
+    fanout.follow(key, '0-0', got.onEntries);
+    fanout.follow(bystander, '0-0', other.onEntries);
+    const old = await redis.xadd(key, '*', 'n', 'before the failover');
+    const kept = await redis.xadd(bystander, '*', 'n', 'kept');
+    await until(() => got.ids.length === 1 && other.ids.length === 1, 3000, 'the entries before the failover');
+    // The "new server": the stream is gone, then written again with ids below the ones read.
+    await redis.del(key);
+    await redis.xadd(key, '5-1', 'n', 'after the failover');
+    const readers = ((await redis.client('LIST')) as string).split('\n').filter((l) => l.includes(`name=${prefix}reader `));
+    for (const line of readers) await redis.client('KILL', 'ID', /id=(\d+)/.exec(line)![1]!);
+    await redis.xadd(key, '6-1', 'n', 'later');
+    await until(() => got.ids.length === 3, 5000, `the entries of the recreated stream, got ${JSON.stringify(got.ids)}`);
+    expect(got.ids).toEqual([old, '5-1', '6-1']);
+    // A stream that was not recreated is not replayed.
+    const next = await redis.xadd(bystander, '*', 'n', 'next');
+    await until(() => other.ids.length === 2, 3000, 'the next entry of the untouched stream');
+    expect(other.ids).toEqual([kept, next]);
+  });
+
   it('stops handing entries to a follower once it unfollows, and drops the stream with its last follower', async () => {
     fanout = new StreamFanout(redis, silentLogger, { connectionName: `${prefix}reader`, wakeKey: `${prefix}wake` });
     const kept = recorder();

@@ -9,6 +9,9 @@ import type { RunningWorker } from '../src/pipeline/worker.js';
 
 export const CONSOLIDATOR_WORKER = 'consolidator';
 const QUEUE = 'consolidate';
+const SCHEDULER_ID = 'consolidate-every';
+/** How often the worker checks that its schedule still exists (Redis may have lost it: empty restart, FLUSHALL). */
+const SCHEDULE_CHECK_MS = 5000;
 
 export function consolidatorFor(redis: Redis, keys: Keys, config: Config, log: Logger, metrics?: Metrics): Consolidator {
   return new Consolidator(redis, keys, { threshold: config.consolidateThreshold ?? config.dedupThreshold }, log, metrics);
@@ -17,7 +20,8 @@ export function consolidatorFor(redis: Redis, keys: Keys, config: Config, log: L
 /**
  * Schedules a consolidation pass every consolidateIntervalMs with a BullMQ job scheduler (one
  * schedule however many consolidator processes upsert it) and runs the passes one at a time.
- * Should two processes pick up jobs at once, the pass lock lets only one of them work.
+ * Should two processes pick up jobs at once, the pass lock lets only one of them work. A schedule
+ * that vanished with Redis's data is put back within SCHEDULE_CHECK_MS.
  */
 export async function startConsolidatorWorker(
   deps: { redis: Redis; keys: Keys; config: Config; log: Logger; metrics?: Metrics }, consumerName: string,
@@ -30,7 +34,23 @@ export async function startConsolidatorWorker(
   const queueConnection = redis.duplicate({ maxRetriesPerRequest: null });
   const workerConnection = redis.duplicate({ maxRetriesPerRequest: null });
   const queue = new Queue(QUEUE, { connection: queueConnection, prefix: keys.bullPrefix });
-  await queue.upsertJobScheduler('consolidate-every', { every: config.consolidateIntervalMs }, { name: 'pass', opts: { removeOnComplete: 100, removeOnFail: 100 } });
+  const schedule = () => queue.upsertJobScheduler(SCHEDULER_ID, { every: config.consolidateIntervalMs }, { name: 'pass', opts: { removeOnComplete: 100, removeOnFail: 100 } });
+  await schedule();
+  let scheduleHealth = 'ok';
+  // The queue connection retries forever, so while Redis is down a check waits: one at a time.
+  let checking = false;
+  const scheduleCheck = setInterval(() => {
+    if (checking) return;
+    checking = true;
+    void (async () => {
+      if (await queue.getJobScheduler(SCHEDULER_ID)) return;
+      await schedule();
+      log.warn('consolidate.schedule_recreated', { scheduler: SCHEDULER_ID, every_ms: config.consolidateIntervalMs });
+    })().then(
+      () => (scheduleHealth = 'ok'),
+      (err: unknown) => (scheduleHealth = `schedule check failed: ${(err as Error).message}`),
+    ).finally(() => (checking = false));
+  }, SCHEDULE_CHECK_MS);
   const worker = new Worker(
     QUEUE,
     async () => consolidator.runPass((progress) => log.info('consolidate.progress', { ...progress })),
@@ -43,8 +63,10 @@ export async function startConsolidatorWorker(
   return {
     name: CONSOLIDATOR_WORKER,
     consumer: consumerName,
+    health: () => (worker.isRunning() ? scheduleHealth : 'stopped'),
     stop: () =>
       (stopping ??= (async () => {
+        clearInterval(scheduleCheck);
         await worker.close();
         await queue.close();
         await Promise.all([queueConnection.quit(), workerConnection.quit()].map((p) => p.catch(() => undefined)));

@@ -44,8 +44,10 @@ export const workerCommand: Command = {
       acquired.add('redis and model', () => mem.close());
       metrics.watchStreams(mem.redis, mem.keys);
       // The port first: a worker that cannot report must not take work it would process unseen.
+      // Until the worker runs, /readyz says it is starting.
+      const running: Pick<RunningWorker, 'name' | 'health'>[] = [{ name: String(name), health: () => 'starting' }];
       if (config.metricsPort > 0) {
-        const ops = new HttpFront(createOpsApp(mem.redis, mem.longTerm, metrics, embedder), config.shutdownTimeoutMs / 2);
+        const ops = new HttpFront(createOpsApp({ redis: mem.redis, keys: mem.keys, longTerm: mem.longTerm, embedder, workers: running }, metrics), config.shutdownTimeoutMs / 2);
         await ops.listen(config.metricsPort, config.host, 'metrics port', 'AGENTMEM_METRICS_PORT');
         acquired.add('metrics port', () => ops.close());
         log.info('worker.ops_listening', { worker: name, url: `http://${config.host}:${config.metricsPort}/metrics` });
@@ -55,6 +57,7 @@ export const workerCommand: Command = {
       if (name === EMBED_RECALL_WORKER) worker = await startEmbedRecallWorker(deps, embedder as TextEmbedder, consumer);
       else if (name === REMEMBER_WORKER) worker = await startRememberWorker(deps, consumer);
       else worker = await startConsolidatorWorker(deps, consumer);
+      running[0] = worker;
       acquired.add(`${name} worker`, () => worker.stop());
     } catch (err) {
       await acquired.releaseAll();

@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Keys } from '../keys.js';
 import type { Logger } from '../log.js';
 import type { MemoryDocument } from '../memory/long-term.js';
+import { SearchIndex } from '../memory/search-index.js';
 import type { Metrics } from '../metrics.js';
 import { escapeTag, knnSearchArgs, parseSearchReply } from '../query.js';
 import { pairs } from '../redis/reply.js';
@@ -57,6 +58,8 @@ export class Consolidator {
   private readonly neighbours: number;
   private readonly lockTtlMs: number;
   private readonly logMaxLen: number;
+  /** Recreates the index should a pass find it gone (Redis restarted empty or flushed). */
+  private readonly index: SearchIndex;
 
   constructor(
     private readonly redis: Redis,
@@ -70,6 +73,7 @@ export class Consolidator {
     this.neighbours = options.neighbours ?? 10;
     this.lockTtlMs = options.lockTtlMs ?? 30_000;
     this.logMaxLen = options.logMaxLen ?? 10_000;
+    this.index = new SearchIndex(redis, keys, log);
   }
 
   async runPass(onProgress?: (progress: ConsolidationProgress) => void): Promise<ConsolidationSummary> {
@@ -111,8 +115,8 @@ export class Consolidator {
 
   /** Every (user, namespace, kind) that has memories, from the index. */
   private async scopes(): Promise<Scope[]> {
-    const reply = (await this.redis.call(
-      'FT.AGGREGATE', this.keys.indexName, '*', 'GROUPBY', 3, '@user', '@namespace', '@kind', 'LIMIT', 0, 1_000_000, 'DIALECT', 2,
+    const reply = (await this.index.call(
+      'FT.AGGREGATE', '*', 'GROUPBY', 3, '@user', '@namespace', '@kind', 'LIMIT', 0, 1_000_000, 'DIALECT', 2,
     )) as unknown[];
     return (reply.slice(1) as string[][]).map((row) => {
       const fields = pairs(row);
@@ -131,8 +135,8 @@ export class Consolidator {
     const gone = new Set<string>();
     for (;;) {
       if (lockLost()) return;
-      const page = parseSearchReply(await this.redis.call(
-        'FT.SEARCH', this.keys.indexName, `${filter} @created_ts:[${bound} +inf]`,
+      const page = parseSearchReply(await this.index.call(
+        'FT.SEARCH', `${filter} @created_ts:[${bound} +inf]`,
         'SORTBY', 'created_ts', 'ASC', 'NOCONTENT', 'LIMIT', 0, this.pageSize, 'DIALECT', 2,
       ).then((r) => withEmptyFields(r)));
       if (page.hits.length === 0) break;
@@ -161,8 +165,8 @@ export class Consolidator {
 
   /** Folds every neighbour of `doc` within the threshold into the group's oldest member. */
   private async mergeNeighbours(doc: MemoryDocument, filter: string, gone: Set<string>): Promise<number> {
-    const reply = await this.redis.call(
-      'FT.SEARCH', this.keys.indexName, ...knnSearchArgs(filter, this.neighbours + 1, Float32Array.from(doc.embedding), ['created_ts', 'distance']),
+    const reply = await this.index.call(
+      'FT.SEARCH', ...knnSearchArgs(filter, this.neighbours + 1, Float32Array.from(doc.embedding), ['created_ts', 'distance']),
     );
     const group = parseSearchReply(reply).hits
       .map((h) => ({ id: this.keys.memoryIdOf(h.key), created: Number(h.fields.created_ts), distance: Number(h.fields.distance) }))

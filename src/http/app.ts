@@ -11,7 +11,9 @@ import type { WorkingMemory } from '../memory/working.js';
 import type { Metrics } from '../metrics.js';
 import { parseTurnInput, type Ingest } from '../pipeline/ingest.js';
 import { readTurn } from '../pipeline/turns.js';
+import { stageLiveness } from '../pipeline/liveness.js';
 import type { TurnWaiter } from '../pipeline/waiter.js';
+import type { RunningWorker } from '../pipeline/worker.js';
 import { listModules, missingModules } from '../redis/connection.js';
 import { pairs } from '../redis/reply.js';
 import type { StreamFanout } from '../redis/stream-fanout.js';
@@ -35,6 +37,8 @@ export interface ApiDeps {
   config: Config;
   log: Logger;
   metrics: Metrics;
+  /** The pipeline workers running in this process, for /readyz. */
+  workers?: readonly Pick<RunningWorker, 'name' | 'health'>[];
 }
 
 const MAX_WAIT_MS = 30_000;
@@ -77,7 +81,7 @@ export function createApp(deps: ApiDeps): Express {
   });
 
   // The app is built only after the model has loaded; it can still lose it (an embedder thread dies).
-  app.get('/readyz', route(readiness(redis, longTerm, embedder)));
+  app.get('/readyz', route(readiness({ redis, keys, longTerm, embedder, workers: deps.workers })));
   app.get('/metrics', route(metricsHandler(metrics)));
 
   app.post('/v1/threads', route(async (req, res) => {
@@ -187,22 +191,50 @@ export function createApp(deps: ApiDeps): Express {
   return app;
 }
 
-/** /readyz: 200 when Redis answers with both modules, the index exists and the embedder (if any) works, else 503 naming what failed. */
-export function readiness(redis: Redis, longTerm: Pick<LongTermMemory, 'indexInfo'>, embedder?: Pick<TextEmbedder, 'broken'>): Handler {
+/** What /readyz looks at. */
+export interface ReadinessDeps {
+  redis: Redis;
+  keys: Keys;
+  longTerm: Pick<LongTermMemory, 'indexInfo'>;
+  /** The process's embedder, where it has one. */
+  embedder?: Pick<TextEmbedder, 'broken'> | undefined;
+  /** The pipeline workers running in this process (serve, `agentmem worker`). */
+  workers?: readonly Pick<RunningWorker, 'name' | 'health'>[] | undefined;
+}
+
+type Check = string | Record<string, string>;
+
+/**
+ * /readyz. 503 "not ready" unless Redis answers with both modules, the index exists (a missing
+ * one is recreated by the check, as by every Search command), the embedder (if any) works and
+ * each of this process's own workers keeps reading. Otherwise 200: "ready" when every pipeline
+ * stage has a live consumer somewhere, "degraded" when one has none. A stage without workers
+ * does not make this process unfit for traffic (turns are still accepted, durably, and wait for
+ * the stage; reads and recall work), and every API process shares the same workers: answering
+ * 503 would take the whole API out of its load balancer because workers are restarting. The
+ * operator sees the stage named under checks.stages instead.
+ */
+export function readiness(deps: ReadinessDeps): Handler {
+  const { redis, keys, longTerm, embedder, workers = [] } = deps;
   return async (_req, res) => {
-    const checks: Record<string, string> = { redis: 'unknown', index: 'unknown' };
-    if (embedder) checks.embedder = embedder.broken ? `failed: ${embedder.broken.message}` : 'ok';
-    try {
-      const missing = missingModules(await listModules(redis));
+    const checks: Record<string, Check> = {};
+    const [modules, index, stages] = await Promise.allSettled([listModules(redis), longTerm.indexInfo(), stageLiveness(redis, keys)]);
+    if (modules.status === 'rejected') {
+      checks.redis = `unreachable: ${(modules.reason as Error).message}`;
+      checks.index = 'unknown';
+      checks.stages = 'unknown';
+    } else {
+      const missing = missingModules(modules.value);
       checks.redis = missing.length === 0 ? 'ok' : `missing ${missing.join(', ')}`;
-      await longTerm.indexInfo();
-      checks.index = 'ok';
-    } catch (err) {
-      if (checks.redis === 'unknown') checks.redis = `unreachable: ${(err as Error).message}`;
-      else checks.index = `missing: ${(err as Error).message}`;
+      checks.index = index.status === 'fulfilled' ? 'ok' : `missing: ${(index.reason as Error).message}`;
+      checks.stages = stages.status === 'fulfilled' ? stages.value : `unknown: ${(stages.reason as Error).message}`;
     }
-    const ready = Object.values(checks).every((c) => c === 'ok');
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks });
+    if (embedder) checks.embedder = embedder.broken ? `failed: ${embedder.broken.message}` : 'ok';
+    if (workers.length > 0) checks.workers = Object.fromEntries(workers.map((w) => [w.name, w.health()]));
+    const isOk = (check: Check | undefined): boolean => check === undefined || (typeof check === 'string' ? check === 'ok' : Object.values(check).every((c) => c === 'ok'));
+    const ready = ['redis', 'index', 'embedder', 'workers'].every((name) => isOk(checks[name]));
+    const status = !ready ? 'not ready' : isOk(checks.stages) ? 'ready' : 'degraded';
+    res.status(ready ? 200 : 503).json({ status, checks });
   };
 }
 
@@ -214,13 +246,13 @@ export function metricsHandler(metrics: Metrics): Handler {
 }
 
 /** The small HTTP surface of a worker process: liveness, readiness, metrics. */
-export function createOpsApp(redis: Redis, longTerm: Pick<LongTermMemory, 'indexInfo'>, metrics: Metrics, embedder?: Pick<TextEmbedder, 'broken'>): Express {
+export function createOpsApp(deps: ReadinessDeps, metrics: Metrics): Express {
   const app = express();
   app.disable('x-powered-by');
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
-  app.get('/readyz', route(readiness(redis, longTerm, embedder)));
+  app.get('/readyz', route(readiness(deps)));
   app.get('/metrics', route(metricsHandler(metrics)));
   return app;
 }

@@ -17,6 +17,8 @@ export async function watchExpiries(redis: Redis, keys: Keys, longTerm: LongTerm
     if (!key.startsWith(keys.memoryPrefix)) return;
     longTerm.logChange('memory_expired', { memory_id: keys.memoryIdOf(key) }).catch((err: unknown) => log.warn('expiries.log_failed', { key, error: err }));
   });
+  // ioredis subscribes again after every reconnect (autoResubscribe): a Redis restart costs only
+  // the expiries that happened while it was down.
   await subscriber.psubscribe('__keyevent@*__:expired');
   return async () => {
     await subscriber.quit().catch(() => undefined);

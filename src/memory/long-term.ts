@@ -1,12 +1,14 @@
 import type { Redis } from 'ioredis';
 import type { Keys } from '../keys.js';
+import type { Logger } from '../log.js';
 import { knnSearchArgs, MEMORY_RETURN_FIELDS, parseSearchReply, scopeFilter, type Scope, type SearchHit } from '../query.js';
 import { pairs } from '../redis/reply.js';
 import { loadScripts } from '../redis/scripts.js';
 import * as v from '../validate.js';
 import type { MemoryKind } from '../validate.js';
+import { EMBEDDING_DIMS, SearchIndex } from './search-index.js';
 
-export const EMBEDDING_DIMS = 384;
+export { EMBEDDING_DIMS };
 
 /** The stored JSON document: exactly the reference demos' field set. */
 export interface MemoryDocument {
@@ -32,6 +34,8 @@ export interface MemoryRecord extends Omit<MemoryDocument, 'embedding'> {
 export interface LongTermOptions {
   dedupThreshold: number;
   episodicTtlSeconds: number;
+  /** Where a recreated index is reported. */
+  log?: Logger;
 }
 
 export interface RememberInput extends Scope {
@@ -63,44 +67,30 @@ export interface RecallInput extends Scope {
   threshold: number;
 }
 
-const INDEX_SCHEMA = [
-  'ON', 'JSON', 'PREFIX', 1, '<prefix>', 'SCHEMA',
-  '$.text', 'AS', 'text', 'TEXT',
-  '$.user', 'AS', 'user', 'TAG',
-  '$.namespace', 'AS', 'namespace', 'TAG',
-  '$.kind', 'AS', 'kind', 'TAG',
-  '$.source_thread', 'AS', 'source_thread', 'TAG',
-  '$.created_ts', 'AS', 'created_ts', 'NUMERIC', 'SORTABLE',
-  '$.hit_count', 'AS', 'hit_count', 'NUMERIC', 'SORTABLE',
-  '$.embedding', 'AS', 'embedding', 'VECTOR', 'HNSW', 6, 'TYPE', 'FLOAT32', 'DIM', EMBEDDING_DIMS, 'DISTANCE_METRIC', 'COSINE',
-] as const;
-
 const CLEAR_PAGE = 500;
 
 /** Long-term memory: JSON documents under one Search index; recall and dedup share one KNN shape. */
 export class LongTermMemory {
+  /** Every Search command goes through it, so a vanished index is recreated by the first to notice. */
+  private readonly index: SearchIndex;
+
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keys,
     private readonly options: LongTermOptions,
   ) {
     loadScripts(redis);
+    this.index = new SearchIndex(redis, keys, options.log);
   }
 
   /** Creates the index unless it exists; returns whether it was created. */
   async ensureIndex(): Promise<boolean> {
-    const args = INDEX_SCHEMA.map((a) => (a === '<prefix>' ? this.keys.memoryPrefix : a));
-    try {
-      await this.redis.call('FT.CREATE', this.keys.indexName, ...args);
-      return true;
-    } catch (err) {
-      if (err instanceof Error && /index already exists/i.test(err.message)) return false;
-      throw err;
-    }
+    return this.index.ensure();
   }
 
+  /** The index's document count and failures; recreates the index first when it is missing. */
   async indexInfo(): Promise<{ numDocs: number; indexingFailures: number }> {
-    const reply = (await this.redis.call('FT.INFO', this.keys.indexName)) as unknown[];
+    const reply = (await this.index.call('FT.INFO')) as unknown[];
     const info = pairs(reply);
     return { numDocs: Number(info.get('num_docs') ?? 0), indexingFailures: Number(info.get('hash_indexing_failures') ?? 0) };
   }
@@ -147,8 +137,8 @@ export class LongTermMemory {
 
   /** The dedup probe: the nearest memory of the same scope and kind, if any. */
   async nearestSameKind(scope: Scope, kind: MemoryKind, vector: Float32Array): Promise<{ id: string; distance: number } | null> {
-    const reply = await this.redis.call(
-      'FT.SEARCH', this.keys.indexName, ...knnSearchArgs(scopeFilter(checkScope(scope), v.kind(kind)), 1, v.embedding(vector, EMBEDDING_DIMS), ['distance']),
+    const reply = await this.index.call(
+      'FT.SEARCH', ...knnSearchArgs(scopeFilter(checkScope(scope), v.kind(kind)), 1, v.embedding(vector, EMBEDDING_DIMS), ['distance']),
     );
     const [nearest] = parseSearchReply(reply).hits;
     return nearest ? { id: this.keys.memoryIdOf(nearest.key), distance: Number(nearest.fields.distance) } : null;
@@ -171,8 +161,8 @@ export class LongTermMemory {
   /** Memories in scope, newest first. */
   async list(scopeInput: Scope, limit = 200): Promise<MemoryRecord[]> {
     const scope = checkScope(scopeInput);
-    const reply = await this.redis.call(
-      'FT.SEARCH', this.keys.indexName, scopeFilter(scope),
+    const reply = await this.index.call(
+      'FT.SEARCH', scopeFilter(scope),
       'SORTBY', 'created_ts', 'DESC',
       'RETURN', MEMORY_RETURN_FIELDS.length, ...MEMORY_RETURN_FIELDS,
       'LIMIT', 0, v.positiveInt(limit, 'limit', 10_000),
@@ -211,8 +201,8 @@ export class LongTermMemory {
     const scope = checkScope(scopeInput);
     let deleted = 0;
     for (;;) {
-      const reply = (await this.redis.call(
-        'FT.SEARCH', this.keys.indexName, scopeFilter(scope), 'NOCONTENT', 'LIMIT', 0, CLEAR_PAGE, 'DIALECT', 2,
+      const reply = (await this.index.call(
+        'FT.SEARCH', scopeFilter(scope), 'NOCONTENT', 'LIMIT', 0, CLEAR_PAGE, 'DIALECT', 2,
       )) as [number, ...string[]];
       const keys = reply.slice(1) as string[];
       if (keys.length === 0) {
@@ -238,7 +228,7 @@ export class LongTermMemory {
   }
 
   private async knn(filter: string, k: number, vector: Float32Array): Promise<(MemoryRecord & { distance: number })[]> {
-    const reply = await this.redis.call('FT.SEARCH', this.keys.indexName, ...knnSearchArgs(filter, k, vector));
+    const reply = await this.index.call('FT.SEARCH', ...knnSearchArgs(filter, k, vector));
     return parseSearchReply(reply).hits.map((hit) => ({ ...this.toRecord(hit), distance: Number(hit.fields.distance) }));
   }
 

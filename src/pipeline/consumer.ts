@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../log.js';
+import { isMissingGroup } from '../redis/missing.js';
 import { pairs } from '../redis/reply.js';
 
 export interface StreamEntry {
@@ -38,11 +39,20 @@ export function defaultConsumerName(): string {
  * timer reclaims entries that other consumers left pending longer than claimIdleMs (they died,
  * or their handler failed), sending those delivered maxDeliveries times to the dead-letter path.
  * Delivery is at least once; the handlers make the effects exactly once.
+ *
+ * When Redis answers NOGROUP (it restarted without its data, was flushed, or failed over to an
+ * empty replica) the group is recreated at id 0 and reading goes on. That is safe because every
+ * stage script deletes the entries it finishes (ackDelete, deadLetter): what a stream still holds
+ * is unfinished work, which the new group delivers again, and a stage that finds its outcome
+ * already recorded on the turn only acknowledges.
  */
 export class StreamConsumer {
   private stopping = false;
   private loop: Promise<void> | undefined;
   private lastSweep = 0;
+  /** When the last XREADGROUP returned (entries or a timeout): the loop's heartbeat. */
+  private lastReadAt = Date.now();
+  private lastError: Error | undefined;
 
   constructor(
     private readonly redis: Redis,
@@ -56,6 +66,14 @@ export class StreamConsumer {
     // Listed in the group from the start, not only from its first read.
     await this.redis.xgroup('CREATECONSUMER', this.options.stream, this.options.group, this.options.consumer);
     this.loop = this.run();
+  }
+
+  /** 'ok' while the loop keeps reading (its last read ended within `withinMs`), else what is wrong. */
+  health(withinMs: number): string {
+    if (this.stopping) return 'stopped';
+    const quietMs = Date.now() - this.lastReadAt;
+    if (quietMs <= withinMs) return 'ok';
+    return `stalled: no read for ${quietMs} ms${this.lastError ? ` (last error: ${this.lastError.message})` : ''}`;
   }
 
   /**
@@ -116,6 +134,8 @@ export class StreamConsumer {
           if (reclaimed.length > 0) await this.options.handle(reclaimed);
         }
         const entries = await this.readNew();
+        this.lastReadAt = Date.now();
+        this.lastError = undefined;
         if (this.stopping) {
           await this.handBack(entries.map((e) => e.id), 'undo');
           break;
@@ -123,9 +143,24 @@ export class StreamConsumer {
         if (entries.length > 0) await this.options.handle(entries);
       } catch (err) {
         if (this.stopping) break;
-        log.error('consumer.error', { stream: this.options.stream, group: this.options.group, error: err });
+        const failure = isMissingGroup(err) ? await this.recreateGroup(err as Error) : (err as Error);
+        if (!failure) continue;
+        this.lastError = failure;
+        log.error('consumer.error', { stream: this.options.stream, group: this.options.group, error: failure });
         await new Promise((r) => setTimeout(r, 500));
       }
+    }
+  }
+
+  /** The group (and stream) vanished: recreates it at id 0 (see the class comment). Returns why that failed, if it did. */
+  private async recreateGroup(cause: Error): Promise<Error | undefined> {
+    const { stream, group, log } = this.options;
+    try {
+      const created = await ensureGroup(this.redis, stream, group);
+      log.warn('consumer.group_recreated', { stream, group, created, cause: cause.message });
+      return undefined;
+    } catch (err) {
+      return new Error(`recreating the consumer group after "${cause.message}" failed: ${(err as Error).message}`, { cause: err });
     }
   }
 
@@ -187,11 +222,14 @@ export class StreamConsumer {
   }
 }
 
-export async function ensureGroup(redis: Redis, stream: string, group: string): Promise<void> {
+/** Creates the group at id 0 (and the stream) unless it exists; returns whether it was created. */
+export async function ensureGroup(redis: Redis, stream: string, group: string): Promise<boolean> {
   try {
     await redis.xgroup('CREATE', stream, group, '0', 'MKSTREAM');
+    return true;
   } catch (err) {
     if (!(err instanceof Error && err.message.includes('BUSYGROUP'))) throw err;
+    return false;
   }
 }
 

@@ -30,8 +30,7 @@ export class TurnWaiter {
   /** The turn once it is done or failed, or its state at the deadline (or when the process starts shutting down). */
   async waitFor(turnId: string, timeoutMs: number): Promise<TurnResult | null> {
     if (this.draining) return readTurn(this.redis, this.keys, this.longTerm, turnId);
-    this.ready ??= this.subscriber.subscribe(this.keys.turnDoneChannel);
-    await this.ready;
+    await this.subscribed();
     let wake!: () => void;
     const woken = new Promise<void>((resolve) => (wake = resolve));
     const set = this.waiting.get(turnId) ?? new Set();
@@ -59,6 +58,18 @@ export class TurnWaiter {
   /** True once drain() was called: an answer without the result is due to the shutdown, not a timeout. */
   get isDraining(): boolean {
     return this.draining;
+  }
+
+  /**
+   * Subscribes once. A failed attempt (Redis was down) is forgotten, so the next wait tries again;
+   * once subscribed, ioredis subscribes again by itself after every reconnect.
+   */
+  private subscribed(): Promise<unknown> {
+    this.ready ??= this.subscriber.subscribe(this.keys.turnDoneChannel).catch((err: unknown) => {
+      this.ready = undefined;
+      throw err;
+    });
+    return this.ready;
   }
 
   async close(): Promise<void> {

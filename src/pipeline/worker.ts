@@ -5,11 +5,18 @@ import { deadLetter, type StageDeps } from './stages.js';
 export interface RunningWorker {
   name: string;
   consumer: string;
+  /** 'ok' while the worker's loop is healthy, else what is wrong (for /readyz). */
+  health(): string;
   /** Stops reading, finishes the batch in hand, hands back what it read but did not finish, closes its blocking connection. Safe to call twice. */
   stop(): Promise<void>;
 }
 
 const BLOCK_MS = 2000;
+/**
+ * A consumer that has not read for this long is not live: a healthy loop reads at least every
+ * BLOCK_MS plus the time one batch takes, so five block times leave room for a busy machine.
+ */
+export const CONSUMER_LIVE_MS = 5 * BLOCK_MS;
 
 /** Runs one stage as a consumer of its stream and group, with reclaiming and dead-lettering. */
 export async function startStageWorker(
@@ -39,6 +46,7 @@ export async function startStageWorker(
   return {
     name,
     consumer: consumerName,
+    health: () => consumer.health(CONSUMER_LIVE_MS),
     stop: () =>
       (stopping ??= (async () => {
         await consumer.stop();

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from '../log.js';
-import { isReplyError } from './reply.js';
+import { isReplyError, pairs } from './reply.js';
 
 /** One Stream entry as XREAD and XRANGE return it: id, then flat field/value pairs. */
 export type RawEntry = [id: string, fields: string[]];
@@ -18,6 +18,8 @@ interface Follower {
 interface FollowedStream {
   /** Where the shared read continues this stream. */
   cursor: string;
+  /** The last id the shared read got from Redis for this stream (never a client's id), if any. */
+  received: string | undefined;
   followers: Set<Follower>;
 }
 
@@ -64,6 +66,8 @@ export class StreamFanout {
   private closed = false;
   /** Where the read continues the wake-up stream: anything appended after it ends the block. */
   private wakeCursor = '0-0';
+  /** Set when the connection dropped: the next read first checks for recreated streams. */
+  private recheck = false;
 
   constructor(
     private readonly redis: Redis,
@@ -83,7 +87,7 @@ export class StreamFanout {
     let stream = this.streams.get(key);
     if (!stream) {
       // A stream new to the read starts at this follower's cursor: the shared read brings its history.
-      stream = { cursor: afterId, followers: new Set() };
+      stream = { cursor: afterId, received: undefined, followers: new Set() };
       this.streams.set(key, stream);
       if (this.loop) void this.wake();
     }
@@ -120,7 +124,27 @@ export class StreamFanout {
     const { connectionName, wakeKey } = this.options;
     const reader = (this.reader = this.redis.duplicate({ connectionName }));
     reader.on('error', () => undefined);
+    // ioredis sends the read in flight again after a reconnect, with the cursors of before: wake
+    // it, so that the next read checks them against what this Redis holds now.
+    let connected = false;
+    reader.on('ready', () => {
+      if (connected) {
+        this.recheck = true;
+        void this.wake();
+      }
+      connected = true;
+    });
     while (!this.closed) {
+      if (this.recheck) {
+        try {
+          await this.rewindRecreated();
+          this.recheck = false;
+        } catch (err) {
+          this.log.warn('events.recheck_failed', { error: err });
+          await new Promise((r) => setTimeout(r, 500));
+          continue;
+        }
+      }
       // The wake-up stream first; followed streams as they are now.
       const keys = [wakeKey, ...this.streams.keys()];
       const ids = [this.wakeCursor, ...[...this.streams.values()].map((s) => s.cursor)];
@@ -130,6 +154,7 @@ export class StreamFanout {
       } catch (err) {
         if (this.closed) break;
         this.log.warn('events.read_failed', { streams: keys.length - 1, error: err });
+        this.recheck = true;
         // A refused read would be refused again as long as what caused it is named: find it and drop it.
         const isolated = isReplyError(err) && (await this.dropUnreadable().catch(() => false));
         if (!isolated) await new Promise((r) => setTimeout(r, 500));
@@ -142,10 +167,43 @@ export class StreamFanout {
     }
   }
 
+  /**
+   * After a lost connection Redis may be another dataset (restarted empty, failed over): a stream
+   * recreated there numbers its entries from its new server's clock, possibly below the ids we
+   * read before, and a read from our cursor would skip them. A stream whose last generated id is
+   * below what we received (or that is gone) is therefore new to every follower: read it from the
+   * start. Only ids Redis gave us count, so a client's made-up cursor cannot rewind others.
+   */
+  private async rewindRecreated(): Promise<void> {
+    const { wakeKey } = this.options;
+    const keys = [wakeKey, ...this.streams.keys()];
+    const pipeline = this.redis.pipeline();
+    for (const key of keys) pipeline.xinfo('STREAM', key);
+    const replies = (await pipeline.exec()) ?? [];
+    // A stream that is gone has generated nothing yet; any other error leaves its cursor alone.
+    const lastIds = keys.map((_key, i): string | undefined => {
+      const [err, info] = replies[i] ?? [null, null];
+      if (err) return /no such key/i.test(err.message) ? '0-0' : undefined;
+      return String(pairs(info as unknown[]).get('last-generated-id') ?? '0-0');
+    });
+    const wakeLast = lastIds[0];
+    if (wakeLast !== undefined && compareStreamIds(this.wakeCursor, wakeLast) > 0) this.wakeCursor = '0-0';
+    keys.slice(1).forEach((key, i) => {
+      const stream = this.streams.get(key);
+      const lastId = lastIds[i + 1];
+      if (!stream?.received || lastId === undefined || compareStreamIds(stream.received, lastId) <= 0) return;
+      this.log.warn('events.stream_recreated', { stream: key, received: stream.received, last_id: lastId });
+      stream.cursor = '0-0';
+      stream.received = undefined;
+      for (const follower of stream.followers) follower.cursor = '0-0';
+    });
+  }
+
   private dispatch(key: string, entries: RawEntry[]): void {
     const stream = this.streams.get(key);
     const last = entries.at(-1);
     if (!stream || !last) return;
+    stream.received = last[0];
     if (compareStreamIds(last[0], stream.cursor) > 0) stream.cursor = last[0];
     for (const follower of stream.followers) {
       if (follower.held) follower.held.push(...entries);
