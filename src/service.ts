@@ -39,8 +39,9 @@ export async function startService(
     await startRememberWorker(deps, consumer),
   ];
   const stopWatchingExpiries = await watchExpiries(mem.redis, mem.keys, mem.longTerm, log);
-  const ingest = new Ingest(mem.redis, mem.keys, config);
-  const waiter = new TurnWaiter(mem.redis, mem.keys, mem.longTerm);
+  const ingest = new Ingest(mem.redis, mem.keys, config, mem.durability);
+  const waiter = new TurnWaiter(mem.redis, mem.keys, mem.longTerm, mem.durability);
+  metrics.watchDurability(mem.durability);
   const fanout = new StreamFanout(mem.redis, log, { connectionName: `agentmem-events-${consumer}`, wakeKey: mem.keys.eventsWake(consumer) });
   metrics.watchEventStreams(fanout);
   const app = createApp({ ...deps, ingest, waiter, fanout });

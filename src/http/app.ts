@@ -2,7 +2,7 @@ import express, { type ErrorRequestHandler, type Express, type Request } from 'e
 import type { Redis } from 'ioredis';
 import type { Config } from '../config.js';
 import type { TextEmbedder } from '../embedder/threaded.js';
-import { BacklogFullError, ValidationError } from '../errors.js';
+import { BacklogFullError, DurabilityError, ValidationError } from '../errors.js';
 import type { Keys } from '../keys.js';
 import type { Logger } from '../log.js';
 import type { EventLog } from '../memory/events.js';
@@ -14,6 +14,8 @@ import { readTurn } from '../pipeline/turns.js';
 import type { TurnWaiter } from '../pipeline/waiter.js';
 import { listModules, missingModules } from '../redis/connection.js';
 import { pairs } from '../redis/reply.js';
+import { asRedisUnavailable, REDIS_RETRY_AFTER_SECONDS, withinMs } from '../redis/unavailable.js';
+import type { Durability } from '../redis/durability.js';
 import type { StreamFanout } from '../redis/stream-fanout.js';
 import { WEB_DIR } from '../paths.js';
 import * as v from '../validate.js';
@@ -31,6 +33,7 @@ export interface ApiDeps {
   ingest: Ingest;
   waiter: TurnWaiter;
   fanout: StreamFanout;
+  durability: Durability;
   config: Config;
   log: Logger;
   metrics: Metrics;
@@ -65,7 +68,7 @@ function param(req: Request, name: string): string {
 
 /** The HTTP app, separate from the server that listens, so tests can drive it in process. */
 export function createApp(deps: ApiDeps): Express {
-  const { redis, keys, working, longTerm, events, embedder, ingest, waiter, fanout, config, log, metrics } = deps;
+  const { redis, keys, working, longTerm, events, embedder, ingest, waiter, fanout, durability, config, log, metrics } = deps;
   const app = express();
   app.disable('x-powered-by');
   app.use(express.json({ limit: config.maxBodyBytes }));
@@ -75,7 +78,7 @@ export function createApp(deps: ApiDeps): Express {
   });
 
   // The app is built only after the model has loaded; it can still lose it (an embedder thread dies).
-  app.get('/readyz', route(readiness(redis, longTerm, embedder)));
+  app.get('/readyz', route(readiness(redis, longTerm, embedder, durability)));
   app.get('/metrics', route(metricsHandler(metrics)));
 
   app.post('/v1/threads', route(async (req, res) => {
@@ -99,7 +102,12 @@ export function createApp(deps: ApiDeps): Express {
     metrics.turnsIngested.inc({ result: accepted.created ? 'accepted' : 'replayed' });
     if (!accepted.created) res.setHeader('Idempotent-Replayed', 'true');
     if (waitMs > 0) {
-      const result = await waiter.waitFor(accepted.turnId, waitMs);
+      // The turn is accepted and on disk: Redis failing during the wait still answers its id (202), never an error a client would retry.
+      const result = await waiter.waitFor(accepted.turnId, waitMs).catch((err: unknown) => {
+        if (!asRedisUnavailable(err) && !(err instanceof DurabilityError)) throw err;
+        log.warn('http.wait_failed', { turn_id: accepted.turnId, error: err });
+        return null;
+      });
       if (result && result.status !== 'queued') {
         res.status(200).json(result);
         return;
@@ -185,21 +193,34 @@ export function createApp(deps: ApiDeps): Express {
   return app;
 }
 
-/** /readyz: 200 when Redis answers with both modules, the index exists and the embedder (if any) works, else 503 naming what failed. */
-export function readiness(redis: Redis, longTerm: Pick<LongTermMemory, 'indexInfo'>, embedder?: Pick<TextEmbedder, 'broken'>): Handler {
+/** /readyz answers within a second, Redis up or not: its Redis reads share this budget. */
+const READINESS_BUDGET_MS = 800;
+
+/**
+ * /readyz: 200 when Redis answers with both modules, the index exists and the embedder (if any)
+ * works, else 503 naming what failed. `durability` (the API) adds whether a Redis crash could
+ * lose acknowledged turns: 'at risk: why' leaves the process ready, unless AGENTMEM_DURABILITY=require.
+ */
+export function readiness(redis: Redis, longTerm: Pick<LongTermMemory, 'indexInfo'>, embedder?: Pick<TextEmbedder, 'broken'>, durability?: Pick<Durability, 'check' | 'mode'>): Handler {
   return async (_req, res) => {
     const checks: Record<string, string> = { redis: 'unknown', index: 'unknown' };
     if (embedder) checks.embedder = embedder.broken ? `failed: ${embedder.broken.message}` : 'ok';
+    const deadline = Date.now() + READINESS_BUDGET_MS;
+    const within = <T>(work: Promise<T>, what: string): Promise<T> => withinMs(work, Math.max(1, deadline - Date.now()), what);
     try {
-      const missing = missingModules(await listModules(redis));
+      const missing = missingModules(await within(listModules(redis), 'MODULE LIST'));
       checks.redis = missing.length === 0 ? 'ok' : `missing ${missing.join(', ')}`;
-      await longTerm.indexInfo();
+      await within(longTerm.indexInfo(), 'FT.INFO');
       checks.index = 'ok';
     } catch (err) {
       if (checks.redis === 'unknown') checks.redis = `unreachable: ${(err as Error).message}`;
       else checks.index = `missing: ${(err as Error).message}`;
     }
-    const ready = Object.values(checks).every((c) => c === 'ok');
+    if (durability && checks.redis === 'ok') {
+      const found = await within(durability.check(), 'CONFIG GET appendonly').catch((err: unknown) => ({ atRisk: true, detail: `unknown: ${(err as Error).message}` }));
+      checks.durability = !found.atRisk ? 'ok' : `${durability.mode === 'require' ? 'failed' : 'at risk'}: ${found.detail}`;
+    }
+    const ready = Object.entries(checks).every(([name, c]) => c === 'ok' || (name === 'durability' && c.startsWith('at risk')));
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks });
   };
 }
@@ -232,9 +253,10 @@ class NotFound extends Error {
   }
 }
 
-/** Operational errors become 4xx answers naming the problem; anything else is a logged 500. */
+/** Operational errors become 4xx answers naming the problem, Redis being unavailable a 503 with Retry-After; anything else is a logged 500. */
 function errorHandler(log: Logger, metrics: Metrics): ErrorRequestHandler {
   return (err: unknown, req, res, _next) => {
+    const unavailable = asRedisUnavailable(err);
     if (err instanceof ValidationError) {
       res.status(400).json({ error: { field: err.field, message: err.message } });
     } else if (err instanceof NotFound) {
@@ -242,6 +264,15 @@ function errorHandler(log: Logger, metrics: Metrics): ErrorRequestHandler {
     } else if (err instanceof BacklogFullError) {
       res.setHeader('Retry-After', String(err.retryAfterSeconds));
       res.status(429).json({ error: { message: err.message } });
+    } else if (err instanceof DurabilityError) {
+      log.warn('http.not_durable', { method: req.method, path: req.path, error: err });
+      res.setHeader('Retry-After', String(REDIS_RETRY_AFTER_SECONDS));
+      res.status(503).json({ error: { message: err.message } });
+    } else if (unavailable) {
+      log.warn('http.redis_unavailable', { method: req.method, path: req.path, error: unavailable });
+      metrics.errors.inc({ kind: 'redis_unavailable' });
+      res.setHeader('Retry-After', String(unavailable.retryAfterSeconds));
+      res.status(503).json({ error: { message: unavailable.message } });
     } else if (isBodyParserError(err)) {
       const status = err.type === 'entity.too.large' ? 413 : err.status;
       const message = err.type === 'entity.parse.failed' ? 'body is not valid JSON' : err.message;

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from '../log.js';
+import { blockingConnection } from './connection.js';
 
 /** One Stream entry as XREAD and XRANGE return it: id, then flat field/value pairs. */
 export type RawEntry = [id: string, fields: string[]];
@@ -108,7 +109,7 @@ export class StreamFanout {
 
   private async run(): Promise<void> {
     const { connectionName, wakeKey } = this.options;
-    const reader = (this.reader = this.redis.duplicate({ connectionName }));
+    const reader = (this.reader = blockingConnection(this.redis, { connectionName }));
     reader.on('error', () => undefined);
     while (!this.closed) {
       // The wake-up stream first; followed streams as they are now.

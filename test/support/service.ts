@@ -1,6 +1,7 @@
 import type { Config } from '../../src/config.js';
 import { silentLogger } from '../../src/log.js';
 import { Ingest } from '../../src/pipeline/ingest.js';
+import { Durability } from '../../src/redis/durability.js';
 import { startService, type RunningService } from '../../src/service.js';
 import { testEmbedder } from './embedder.js';
 import { openTiers, type TestTiers } from './redis.js';
@@ -16,7 +17,8 @@ export interface TestService extends TestTiers {
 /** The API (and, unless workers: false, both workers) in this process, on isolated keys and a free port. */
 export async function startTestService(overrides: Partial<Config> = {}, options: { workers?: boolean } = {}): Promise<TestService> {
   const [tiers, embedder] = await Promise.all([openTiers({ port: 0, claimIdleMs: 1000, ...overrides }), testEmbedder()]);
-  const mem = { ...tiers, embedder, server: { url: '', origin: 'test', stop: async () => undefined }, close: async () => undefined };
+  const durability = await Durability.open(tiers.redis, { mode: 'auto', fenceKey: tiers.keys.durabilityFence, log: silentLogger });
+  const mem = { ...tiers, embedder, durability, server: { url: '', origin: 'test', stop: async () => undefined }, close: async () => undefined };
   const service = await startService(mem, tiers.config, silentLogger, options);
   return {
     ...tiers,
