@@ -1,3 +1,7 @@
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { DEFAULT_CONFIG } from '../src/config.js';
@@ -5,9 +9,11 @@ import { DurabilityError } from '../src/errors.js';
 import { createKeys } from '../src/keys.js';
 import { silentLogger } from '../src/log.js';
 import { Ingest } from '../src/pipeline/ingest.js';
+import { startRedis } from '../src/provision/redis-server.js';
 import { connectRedis } from '../src/redis/connection.js';
 import { Durability, type DurabilityMode } from '../src/redis/durability.js';
 import { agentmemEnv, canOwnRedis, ownRedis, spawnAgentmem, type OwnRedis } from './support/fleet.js';
+import { freePort } from './support/ports.js';
 import { connect } from './support/redis.js';
 
 const keys = createKeys({ ...DEFAULT_CONFIG, pipelinePrefix: 'durability-test:' });
@@ -39,6 +45,38 @@ describe('against the suite Redis, which keeps no append-only file', () => {
     const { code } = await serve.exited;
     expect(code).not.toBe(0);
     expect(serve.stderr()).toMatch(/AGENTMEM_DURABILITY=require: Redis runs without an append-only file \(appendonly no\)/);
+  });
+});
+
+describe.skipIf(!canOwnRedis())('the embedded Redis', () => {
+  it('keeps the data of a folder from before the append-only file (dump.rdb only), then appends to an AOF', async () => {
+    const installation = inject('redisInstallation');
+    if (!installation) throw new Error('needs the provisioned Redis');
+    const dataDir = await mkdtemp(join(tmpdir(), 'agentmem-upgrade-'));
+    try {
+      const port = await freePort();
+      const old = await startRedis(installation, { port, dataDir, persist: false, log: silentLogger });
+      const before = connectRedis(old.url);
+      await before.set('kept', 'from the snapshot');
+      await before.save();
+      await before.quit();
+      await old.stop();
+      expect(existsSync(join(dataDir, 'appendonlydir'))).toBe(false);
+
+      const upgraded = await startRedis(installation, { port, dataDir, persist: true, log: silentLogger });
+      const after = connectRedis(upgraded.url);
+      try {
+        expect(await after.get('kept')).toBe('from the snapshot');
+        expect(await after.config('GET', 'appendonly')).toEqual(['appendonly', 'yes']);
+        expect(await after.config('GET', 'appendfsync')).toEqual(['appendfsync', 'always']);
+        expect(existsSync(join(dataDir, 'appendonlydir'))).toBe(true);
+      } finally {
+        await after.quit();
+        await upgraded.stop();
+      }
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 });
 
