@@ -232,6 +232,9 @@ async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promis
 }
 
 async function runPhase(base: string, pids: { server: number; redis: number }, round: number, phase: number, clients: number, turnsPerClient: number, durability: BenchDurability) {
+  // A keep-alive socket idle for the server's keepAliveTimeout (5 s: the other modes' phases ran
+  // meanwhile) may be closed by the server just as a POST reuses it: phases start on fresh ones.
+  for (const sockets of Object.values(agent.freeSockets)) for (const socket of sockets ?? []) socket.destroy();
   const threads = Array.from({ length: clients }, (_, i) => `bench-${round}-${phase}-${durability}-${i}`);
   const streams = threads.map(() => new ThreadEvents());
   // Streams are open before the first POST; fresh threads replay from their start, so nothing is missed.
