@@ -512,6 +512,9 @@ async function main(): Promise<number> {
       for (const d of durability) {
         console.log(`${f(d.clients, 7, 0)}  ${d.durability.padStart(10)}  ${f(d.turns_per_second, 7)}  ${f(d.ack_ms_p50, 10, 2)}  ${f(d.p50_ms, 6)}  ${d.turns_per_second_vs_none === null ? '-'.padStart(13) : f(d.turns_per_second_vs_none, 13, 2)}  ${d.p50_vs_none === null ? '-'.padStart(9) : f(d.p50_vs_none, 9, 2)}`);
       }
+      if (durabilityModes.includes('waitaof')) {
+        console.log('(waitaof: Redis 7.4 answers WAITAOF once the write is in the AOF file, before its fsync (redis/redis#13793, fixed in 8.0); on Redis 8 each waits for the next once-a-second fsync)');
+      }
     }
 
     // A turn whose recall_ready took over 30 s is not lost, but a stall that long fails the run too.
