@@ -6,10 +6,14 @@
  * session busy, at each raw batch size; then one text at a time), then one phase per client count
  * of N closed-loop clients, each on its own thread: POST a turn, wait for its recall_ready on the
  * thread's SSE stream, post the next. Every phase ends by checking that no turn was lost or
- * duplicated. The ratios are taken within each round and summarised by their median. Prints a
- * table, writes bench/results/pipeline.json, exits 1 when a check fails.
+ * duplicated. Each client count runs once per durability mode, side by side in the same round:
+ * `always` (Redis fsyncs before it replies: agentmem's embedded Redis), `none` (no append-only
+ * file: no confirmation, the setup before durable acknowledgement) and `waitaof` (appendfsync
+ * everysec, each acknowledgement confirmed with WAITAOF by a second `agentmem serve` started
+ * against it, on keys of its own). The ratios are taken within each round and summarised by
+ * their median. Prints a table, writes bench/results/pipeline.json, exits 1 when a check fails.
  *
- *   npm run bench [-- --rounds 5 --clients 1,32 --turns-per-client 20,15 --batch-size 32 --raw-batch-sizes 16,32 --raw-seconds 2]
+ *   npm run bench [-- --rounds 5 --clients 1,32 --turns-per-client 20,15 --durability always,none,waitaof --batch-size 32 --raw-batch-sizes 16,32 --raw-seconds 2]
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -30,6 +34,8 @@ import { PACKAGE_ROOT } from '../src/paths.js';
 import { median, percentile } from './stats.js';
 import { sampleTexts } from './texts.js';
 import { findOrProvisionRedis, startRedis } from '../src/provision/redis-server.js';
+import { connectRedis } from '../src/redis/connection.js';
+import type { Redis } from 'ioredis';
 
 const { values } = parseArgs({
   options: {
@@ -41,6 +47,7 @@ const { values } = parseArgs({
     // The raw rate is the best of these: the pipeline's batches come in every size up to --batch-size.
     'raw-batch-sizes': { type: 'string' },
     'raw-seconds': { type: 'string', default: '2' },
+    durability: { type: 'string', default: 'always,none,waitaof' },
   },
 });
 const ints = (raw: string, name: string): number[] =>
@@ -55,6 +62,14 @@ const clientCounts = ints(String(values.clients), 'clients');
 const turnCounts = ints(String(values['turns-per-client']), 'turns-per-client');
 const batchSize = values['batch-size'] === undefined ? config.batchSize : ints(values['batch-size'], 'batch-size')[0]!;
 const rawBatchSizes = values['raw-batch-sizes'] === undefined ? [...new Set([Math.max(1, batchSize >> 1), batchSize])] : ints(values['raw-batch-sizes'], 'raw-batch-sizes');
+const DURABILITY_MODES = ['always', 'none', 'waitaof'] as const;
+type BenchDurability = (typeof DURABILITY_MODES)[number];
+const durabilityModes = String(values.durability).split(',').map((m) => {
+  if (!(DURABILITY_MODES as readonly string[]).includes(m)) throw new Error(`--durability: expected some of ${DURABILITY_MODES.join(',')}, got ${JSON.stringify(m)}`);
+  return m as BenchDurability;
+});
+/** The mode the headline ratios (pipeline vs raw embedder) are taken in: what agentmem runs by default. */
+const HEADLINE_MODE: BenchDurability = durabilityModes.includes('always') ? 'always' : (durabilityModes[0] as BenchDurability);
 const rawSeconds = Number(values['raw-seconds']);
 if (!(rawSeconds > 0)) throw new Error(`--raw-seconds: expected a positive number, got ${JSON.stringify(values['raw-seconds'])}`);
 const TURN_TIMEOUT_MS = 30_000;
@@ -68,9 +83,9 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 const say = (line: string): void => void process.stderr.write(line + '\n');
 
 /** `agentmem serve` as a child process, resolved once GET /readyz answers 200. */
-async function startServer(redisUrl: string): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
+async function startServer(redisUrl: string, extraEnv: Record<string, string> = {}): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
   const port = await freePort();
-  const env = { ...process.env, REDIS_URL: redisUrl, AGENTMEM_HOST: '127.0.0.1', AGENTMEM_PORT: String(port), AGENTMEM_LOG_LEVEL: 'warn', AGENTMEM_BATCH_SIZE: String(batchSize) };
+  const env = { ...process.env, REDIS_URL: redisUrl, AGENTMEM_HOST: '127.0.0.1', AGENTMEM_PORT: String(port), AGENTMEM_LOG_LEVEL: 'warn', AGENTMEM_BATCH_SIZE: String(batchSize), ...extraEnv };
   const child = spawn(process.execPath, [join(PACKAGE_ROOT, 'dist', 'src', 'cli', 'main.js'), 'serve'], { env, stdio: ['ignore', 'inherit', 'inherit'] });
   const killOnExit = (): void => void child.kill('SIGKILL'); // never outlive a crashed bench
   process.once('exit', killOnExit);
@@ -216,20 +231,25 @@ async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promis
   return out;
 }
 
-async function runPhase(base: string, pids: { server: number; redis: number }, round: number, phase: number, clients: number, turnsPerClient: number) {
-  const threads = Array.from({ length: clients }, (_, i) => `bench-${round}-${phase}-${i}`);
+async function runPhase(base: string, pids: { server: number; redis: number }, round: number, phase: number, clients: number, turnsPerClient: number, durability: BenchDurability) {
+  // A keep-alive socket idle for the server's keepAliveTimeout (5 s: the other modes' phases ran
+  // meanwhile) may be closed by the server just as a POST reuses it: phases start on fresh ones.
+  for (const sockets of Object.values(agent.freeSockets)) for (const socket of sockets ?? []) socket.destroy();
+  const threads = Array.from({ length: clients }, (_, i) => `bench-${round}-${phase}-${durability}-${i}`);
   const streams = threads.map(() => new ThreadEvents());
   // Streams are open before the first POST; fresh threads replay from their start, so nothing is missed.
   await Promise.all(threads.map((t, i) => streams[i]!.open(`${base}/v1/threads/${t}/events`)));
   const posted = threads.map((): string[] => []);
   const latencies: number[] = [];
+  /** POST to its 202: what the durability confirmation adds to first. */
+  const ackLatencies: number[] = [];
   let timedOut = 0;
   // The server's main thread has the process id as its thread id; the rest is mostly the embedder's threads.
   const cpuAtStart = { generator: process.cpuUsage(), server: cpuSeconds(pids.server), serverMain: cpuSeconds(pids.server, pids.server), redis: cpuSeconds(pids.redis) };
   const started = performance.now();
   const progress = setInterval(() => {
     const s = (performance.now() - started) / 1000;
-    say(`round ${round} phase ${phase} (${clients} clients): ${latencies.length} turns, ${(latencies.length / s).toFixed(1)} turns/s`);
+    say(`round ${round} phase ${phase} (${clients} clients, durability ${durability}): ${latencies.length} turns, ${(latencies.length / s).toFixed(1)} turns/s`);
   }, 2000);
   try {
     await Promise.all(threads.map(async (thread, c) => {
@@ -237,6 +257,7 @@ async function runPhase(base: string, pids: { server: number; redis: number }, r
         const t0 = performance.now();
         const res = await postJson(`${base}/v1/threads/${thread}/turns`, { content: nextText(), remember: 'episodic' });
         if (res.status !== 202) throw new Error(`POST turn on ${thread}: ${res.status} ${res.body}`);
+        ackLatencies.push(performance.now() - t0);
         const { turn_id: turnId } = JSON.parse(res.body) as { turn_id: string };
         posted[c]!.push(turnId);
         const at = await streams[c]!.waitFor(turnId, TURN_TIMEOUT_MS);
@@ -302,8 +323,9 @@ async function runPhase(base: string, pids: { server: number; redis: number }, r
     remember: percentile(done.map((t) => t.timings.remember_ms ?? NaN), 50),
   };
   return {
-    round, phase, clients, turns: latencies.length, posted: ids.length, seconds, turns_per_second: latencies.length / seconds,
+    round, phase, clients, durability, turns: latencies.length, posted: ids.length, seconds, turns_per_second: latencies.length / seconds,
     latency_ms: { p50: percentile(latencies, 50), p95: percentile(latencies, 95), p99: percentile(latencies, 99) },
+    ack_ms_p50: percentile(ackLatencies, 50),
     components_p50_ms, cpu_cores, cpu_ms_per_turn, lost, duplicated, checks,
   };
 }
@@ -342,41 +364,105 @@ async function measureEmbedder(embedder: TextEmbedder, round: number) {
   return { batched, best_texts_per_second: best.texts_per_second, best_batch: best.batch, best_cpu_ms_per_text: best.cpu_ms_per_text, single_ms_p50: percentile(singleMs, 50), single_ms_p95: percentile(singleMs, 95) };
 }
 
+/**
+ * Per client count and durability mode: medians over the rounds of turns/s and latency, and of
+ * each round's ratio to the `none` phase of the same client count (measured minutes apart, not hours).
+ */
+function durabilitySummary(phases: { round: number; clients: number; durability: BenchDurability; turns_per_second: number; ack_ms_p50: number; latency_ms: { p50: number } }[]) {
+  const out = [];
+  for (const clients of clientCounts) {
+    for (const mode of durabilityModes) {
+      const mine = phases.filter((p) => p.clients === clients && p.durability === mode);
+      const ratios = mine.flatMap((p) => {
+        const none = phases.find((q) => q.round === p.round && q.clients === clients && q.durability === 'none');
+        return none ? [{ tps: p.turns_per_second / none.turns_per_second, p50: p.latency_ms.p50 / none.latency_ms.p50 }] : [];
+      });
+      out.push({
+        clients, durability: mode,
+        turns_per_second: median(mine.map((p) => p.turns_per_second)),
+        ack_ms_p50: median(mine.map((p) => p.ack_ms_p50)),
+        p50_ms: median(mine.map((p) => p.latency_ms.p50)),
+        turns_per_second_vs_none: ratios.length > 0 ? median(ratios.map((r) => r.tps)) : null,
+        p50_vs_none: ratios.length > 0 ? median(ratios.map((r) => r.p50)) : null,
+      });
+    }
+  }
+  return out;
+}
+
 /** CPU of every process on the machine's side of the benchmark, per turn, in one phase. */
 const totalCpuPerTurn = (p: { cpu_ms_per_turn: Record<string, number> }): number => Object.values(p.cpu_ms_per_turn).reduce((a, b) => a + b, 0);
 
 
+/**
+ * Puts the bench's Redis in `mode`: appendfsync always, no append-only file, or appendfsync
+ * everysec. Turning the file back on rewrites it in the background; phases start once it is done.
+ */
+async function setRedisDurability(redis: Redis, mode: BenchDurability): Promise<void> {
+  if (mode === 'none') {
+    await redis.config('SET', 'appendonly', 'no');
+    return;
+  }
+  await redis.config('SET', 'appendfsync', mode === 'always' ? 'always' : 'everysec');
+  await redis.config('SET', 'appendonly', 'yes');
+  for (;;) {
+    const info = await redis.info('persistence');
+    if (/aof_rewrite_in_progress:0/.test(info) && /aof_rewrite_scheduled:0/.test(info)) return;
+    await sleep(50);
+  }
+}
+
 async function main(): Promise<number> {
   const dataDir = await mkdtemp(join(tmpdir(), 'agentmem-bench-'));
   const installation = await findOrProvisionRedis(config.cacheDir, log);
-  const redis = await startRedis(installation, { port: await freePort(), dataDir, persist: false, log });
-  let server: Awaited<ReturnType<typeof startServer>> | undefined;
+  // As agentmem starts its embedded Redis: append-only file, fsynced before each reply.
+  const redis = await startRedis(installation, { port: await freePort(), dataDir, persist: true, log });
+  const admin = connectRedis(redis.url);
+  const servers = new Map<BenchDurability, Awaited<ReturnType<typeof startServer>>>();
   let embedder: EmbedderPool | undefined;
   try {
     say(`redis ${redis.url} (${installation.origin}); starting agentmem serve and loading the model`);
+    // One server started against appendfsync always serves that mode and `none` (it waits for
+    // nothing either way: in `always` Redis's reply comes after the fsync); one started against
+    // everysec confirms with WAITAOF, on keys of its own so that its workers take only its turns.
     const [started, loaded] = await Promise.all([startServer(redis.url), loadThreadedEmbedder(config, log)]);
-    server = started;
+    servers.set('always', started).set('none', started);
     embedder = loaded;
+    if (durabilityModes.includes('waitaof')) {
+      await setRedisDurability(admin, 'waitaof');
+      servers.set('waitaof', await startServer(redis.url, {
+        AGENTMEM_PIPELINE_PREFIX: 'waitaof:agentmem:', AGENTMEM_INDEX_NAME: 'waitaof:agentmem:idx', AGENTMEM_MEMORY_PREFIX: 'waitaof:agent:mem:',
+      }));
+    }
     // Every session's first call is slow; warm them all, not only the one a single call would reach.
     await Promise.all(Array.from({ length: loaded.parallelism }, () => loaded.embed(texts.slice(0, batchSize))));
-    const pids = { server: server.pid, redis: redis.child?.pid ?? 0 };
+    const pidsOf = (mode: BenchDurability) => ({ server: servers.get(mode)?.pid ?? 0, redis: redis.child?.pid ?? 0 });
     say('warming up the service (not counted)');
-    const warmUp = await runPhase(server.url, pids, 0, 1, Math.max(...clientCounts), 25);
+    const warmUps = [];
+    for (const mode of new Set(durabilityModes.map((m) => (m === 'none' ? 'always' : m)))) {
+      await setRedisDurability(admin, mode);
+      warmUps.push(await runPhase(servers.get(mode)!.url, pidsOf(mode), 0, 1, Math.max(...clientCounts), 25, mode));
+    }
     const results = [];
     for (let round = 1; round <= rounds; round++) {
       const raw = await measureEmbedder(embedder, round);
       const phases = [];
       for (const [i, clients] of clientCounts.entries()) {
-        phases.push(await runPhase(server.url, pids, round, i + 1, clients, turnCounts[Math.min(i, turnCounts.length - 1)]!));
+        for (const mode of durabilityModes) {
+          await setRedisDurability(admin, mode);
+          phases.push(await runPhase(servers.get(mode)!.url, pidsOf(mode), round, i + 1, clients, turnCounts[Math.min(i, turnCounts.length - 1)]!, mode));
+        }
       }
-      const best = Math.max(...phases.map((p) => p.turns_per_second));
-      const one = phases.find((p) => p.clients === 1);
+      await setRedisDurability(admin, 'always');
+      const headline = phases.filter((p) => p.durability === HEADLINE_MODE);
+      const best = Math.max(...headline.map((p) => p.turns_per_second));
+      const one = headline.find((p) => p.clients === 1);
       results.push({
         round, raw, phases,
         ratios: {
           pipeline_turns_per_second_over_raw_batched: best / raw.best_texts_per_second,
           // With every core busy, throughput is cores / CPU per turn: this is the ratio the CPU accounts for.
-          raw_cpu_per_text_over_pipeline_cpu_per_turn: raw.best_cpu_ms_per_text / totalCpuPerTurn(phases.reduce((a, b) => (b.turns_per_second > a.turns_per_second ? b : a))),
+          raw_cpu_per_text_over_pipeline_cpu_per_turn: raw.best_cpu_ms_per_text / totalCpuPerTurn(headline.reduce((a, b) => (b.turns_per_second > a.turns_per_second ? b : a))),
           p50_at_1_client_over_single_embedding_p50: one ? one.latency_ms.p50 / raw.single_ms_p50 : null,
         },
       });
@@ -385,20 +471,20 @@ async function main(): Promise<number> {
     const f = (n: number, w: number, d = 1): string => n.toFixed(d).padStart(w);
     const phases = results.flatMap((r) => r.phases);
     console.log(`\nembedder: ${embedder.parallelism} session(s); service batch size ${batchSize}`);
-    console.log('\nround  phase  clients  turns  seconds  turns/s  p50 ms  p95 ms  p99 ms  lost  dup');
+    console.log('\nround  phase  clients  durability  turns  seconds  turns/s  202 p50  p50 ms  p95 ms  p99 ms  lost  dup');
     for (const p of phases) {
-      console.log(`${f(p.round, 5, 0)}  ${f(p.phase, 5, 0)}  ${f(p.clients, 7, 0)}  ${f(p.turns, 5, 0)}  ${f(p.seconds, 7)}  ${f(p.turns_per_second, 7)}  ${f(p.latency_ms.p50, 6)}  ${f(p.latency_ms.p95, 6)}  ${f(p.latency_ms.p99, 6)}  ${f(p.lost, 4, 0)}  ${f(p.duplicated, 3, 0)}`);
+      console.log(`${f(p.round, 5, 0)}  ${f(p.phase, 5, 0)}  ${f(p.clients, 7, 0)}  ${p.durability.padStart(10)}  ${f(p.turns, 5, 0)}  ${f(p.seconds, 7)}  ${f(p.turns_per_second, 7)}  ${f(p.ack_ms_p50, 7, 2)}  ${f(p.latency_ms.p50, 6)}  ${f(p.latency_ms.p95, 6)}  ${f(p.latency_ms.p99, 6)}  ${f(p.lost, 4, 0)}  ${f(p.duplicated, 3, 0)}`);
     }
     console.log('\nserver-side p50 ms (turn hash): accepted→recall_ready, embed batch, recall query, remember');
     for (const p of phases) {
       const c = p.components_p50_ms;
-      console.log(`  round ${p.round} phase ${p.phase}: ${f(c.accepted_to_recall_ready, 7)}  ${f(c.embed_batch, 7)}  ${f(c.recall_query, 7)}  ${f(c.remember, 7)}`);
+      console.log(`  round ${p.round} phase ${p.phase} ${p.durability.padStart(7)}: ${f(c.accepted_to_recall_ready, 7)}  ${f(c.embed_batch, 7)}  ${f(c.recall_query, 7)}  ${f(c.remember, 7)}`);
     }
     console.log('\nCPU per phase, cores (ms per turn): load generator, serve main thread, serve other threads (embedder), redis');
     for (const p of phases) {
       const c = p.cpu_cores, t = p.cpu_ms_per_turn;
       const cell = (cores: number, ms: number): string => `${f(cores, 5, 2)} (${f(ms, 5, 2)})`;
-      console.log(`  round ${p.round} phase ${p.phase}: ${cell(c.load_generator, t.load_generator)}  ${cell(c.server_main_thread, t.server_main_thread)}  ${cell(c.server_other_threads, t.server_other_threads)}  ${cell(c.redis, t.redis)}`);
+      console.log(`  round ${p.round} phase ${p.phase} ${p.durability.padStart(7)}: ${cell(c.load_generator, t.load_generator)}  ${cell(c.server_main_thread, t.server_main_thread)}  ${cell(c.server_other_threads, t.server_other_threads)}  ${cell(c.redis, t.redis)}`);
     }
     console.log('\nround  raw texts/s by batch size   raw CPU ms/text  single p50 ms  pipeline/raw  CPU-explained  p50(1 client)/single');
     for (const r of results) {
@@ -414,25 +500,38 @@ async function main(): Promise<number> {
       p50_at_1_client_over_single_embedding_p50: latencyRatios.length > 0 ? median(latencyRatios) : null,
       raw_cpu_per_text_over_pipeline_cpu_per_turn: median(results.map((r) => r.ratios.raw_cpu_per_text_over_pipeline_cpu_per_turn)),
     };
-    console.log(`median over ${rounds} round(s): pipeline turns/s / raw batched texts/s = ${summary.pipeline_turns_per_second_over_raw_batched.toFixed(2)} (target >= 0.8); CPU-explained ${summary.raw_cpu_per_text_over_pipeline_cpu_per_turn.toFixed(2)}`);
+    console.log(`\nmedian over ${rounds} round(s), durability ${HEADLINE_MODE}: pipeline turns/s / raw batched texts/s = ${summary.pipeline_turns_per_second_over_raw_batched.toFixed(2)} (target >= 0.8); CPU-explained ${summary.raw_cpu_per_text_over_pipeline_cpu_per_turn.toFixed(2)}`);
     if (summary.p50_at_1_client_over_single_embedding_p50 !== null) {
       console.log(`median over ${rounds} round(s): p50 latency at 1 client / single-embedding p50 = ${summary.p50_at_1_client_over_single_embedding_p50.toFixed(2)}x (target <= 2)`);
     }
 
+    const durability = durabilitySummary(phases);
+    if (durability.length > 0) {
+      console.log('\ndurability, medians over the rounds (ratios taken within each round, against `none`: no append-only file, no confirmation)');
+      console.log('clients  durability  turns/s  202 p50 ms  p50 ms  turns/s ratio  p50 ratio');
+      for (const d of durability) {
+        console.log(`${f(d.clients, 7, 0)}  ${d.durability.padStart(10)}  ${f(d.turns_per_second, 7)}  ${f(d.ack_ms_p50, 10, 2)}  ${f(d.p50_ms, 6)}  ${d.turns_per_second_vs_none === null ? '-'.padStart(13) : f(d.turns_per_second_vs_none, 13, 2)}  ${d.p50_vs_none === null ? '-'.padStart(9) : f(d.p50_vs_none, 9, 2)}`);
+      }
+      if (durabilityModes.includes('waitaof')) {
+        console.log('(waitaof: Redis 7.4 answers WAITAOF once the write is in the AOF file, before its fsync (redis/redis#13793, fixed in 8.0); on Redis 8 each waits for the next once-a-second fsync)');
+      }
+    }
+
     // A turn whose recall_ready took over 30 s is not lost, but a stall that long fails the run too.
-    const ok = [warmUp, ...phases].every((p) => p.lost === 0 && p.duplicated === 0 && p.checks.timed_out === 0);
+    const ok = [...warmUps, ...phases].every((p) => p.lost === 0 && p.duplicated === 0 && p.checks.timed_out === 0);
     const out = join(PACKAGE_ROOT, 'bench', 'results');
     await mkdir(out, { recursive: true });
     const file = join(out, 'pipeline.json');
     await writeFile(file, JSON.stringify({
       model: embedder.modelId, cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version, redis: installation.origin,
-      batch_size: batchSize, embedder_sessions: embedder.parallelism, ok, summary, rounds: results,
+      batch_size: batchSize, embedder_sessions: embedder.parallelism, ok, summary, durability, rounds: results,
     }, null, 2));
     console.log(`\n${ok ? 'no turn lost or duplicated' : 'FAILED: turns lost, duplicated or timed out (see checks in the JSON)'}; wrote ${file}`);
     return ok ? 0 : 1;
   } finally {
-    await server?.stop();
+    await Promise.all([...new Set(servers.values())].map((s) => s.stop()));
     await embedder?.close();
+    admin.disconnect();
     await redis.stop();
     await rm(dataDir, { recursive: true, force: true });
   }

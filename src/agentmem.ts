@@ -10,7 +10,8 @@ import { LongTermMemory } from './memory/long-term.js';
 import { WorkingMemory } from './memory/working.js';
 import { ensureModel } from './provision/model.js';
 import { RedisUnreachableError } from './errors.js';
-import { connectRedis, redactUrl } from './redis/connection.js';
+import { connectService, redactUrl } from './redis/connection.js';
+import { Durability } from './redis/durability.js';
 import { resolveRedis, type ResolvedRedis } from './redis/resolve.js';
 
 /** The three memory tiers over one Redis connection. */
@@ -58,6 +59,8 @@ export async function loadThreadedEmbedder(config: Config, log: Logger): Promise
 
 export interface AgentMem extends MemoryTiers {
   server: ResolvedRedis;
+  /** How acknowledged writes are confirmed on disk, from the server's persistence settings. */
+  durability: Durability;
   close(): Promise<void>;
 }
 
@@ -66,22 +69,25 @@ export async function openAgentMem(config: Config, log: Logger): Promise<AgentMe
 export async function openAgentMem(config: Config, log: Logger, options: { embedder: false }): Promise<AgentMem>;
 export async function openAgentMem(config: Config, log: Logger, options = { embedder: true }): Promise<AgentMem & { embedder?: TextEmbedder }> {
   const server = await resolveRedis(config, log);
-  const redis = connectRedis(server.url);
+  const redis = connectService(server.url);
   redis.on('error', (err: Error) => log.warn('redis.error', { url: redactUrl(server.url), error: err }));
   const tiers = createTiers(redis, config, log);
   let closing: Promise<void> | undefined;
   let embedder: EmbedderPool | undefined;
+  let durability: Durability | undefined;
   const close = (): Promise<void> =>
     (closing ??= (async () => {
       await embedder?.close();
+      await durability?.close();
       await redis.quit().catch(() => undefined);
       await server.stop();
     })());
   try {
+    durability = await Durability.open(redis, { mode: config.durability, fenceKey: tiers.keys.durabilityFence, log });
     let created: boolean;
     [created, embedder] = await Promise.all([tiers.longTerm.ensureIndex(), options.embedder ? loadThreadedEmbedder(config, log) : undefined]);
     log.info('index.ready', { index: config.indexName, created });
-    return { ...tiers, server, close, ...(embedder ? { embedder } : {}) };
+    return { ...tiers, server, durability, close, ...(embedder ? { embedder } : {}) };
   } catch (err) {
     await close();
     throw lostConnection(err) ? new RedisUnreachableError(redactUrl(server.url), err) : err;

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { ValidationError } from './errors.js';
 import { isLogLevel, type LogLevel } from './log.js';
 import { DEFAULT_CACHE_DIR } from './paths.js';
+import { DURABILITY_MODES, type DurabilityMode } from './redis/durability.js';
 
 export interface Config {
   /** Unset: use (or provision and start) the embedded Redis. */
@@ -41,6 +42,7 @@ export interface Config {
   metricsPort: number;
   apiOnly: boolean;
   shutdownTimeoutMs: number;
+  durability: DurabilityMode;
 }
 
 type Parse<T> = (raw: string, name: string) => T;
@@ -83,6 +85,11 @@ function distance(raw: string, name: string): number {
 const logLevel: Parse<LogLevel> = (raw, name) => {
   if (!isLogLevel(raw)) throw new ValidationError(name, `expected debug, info, warn or error, got ${JSON.stringify(raw)}`);
   return raw;
+};
+
+const durabilityMode: Parse<DurabilityMode> = (raw, name) => {
+  if (!(DURABILITY_MODES as readonly string[]).includes(raw)) throw new ValidationError(name, `expected ${DURABILITY_MODES.join(', ')}, got ${JSON.stringify(raw)}`);
+  return raw as DurabilityMode;
 };
 
 function setting<K extends keyof Config>(s: Setting<K>): Setting<K> {
@@ -160,6 +167,8 @@ export const SETTINGS = [
     help: 'serve: run the HTTP API without the pipeline workers (run them with `agentmem worker`)' }),
   setting({ key: 'shutdownTimeoutMs', env: 'AGENTMEM_SHUTDOWN_TIMEOUT_MS', flag: 'shutdown-timeout-ms', defaultValue: 5000, parse: integer(100, 600_000),
     help: 'serve, worker: how long a graceful shutdown (SIGTERM, SIGINT) may take before the process exits anyway (exit code 1)' }),
+  setting({ key: 'durability', env: 'AGENTMEM_DURABILITY', flag: 'durability', defaultValue: 'auto', parse: durabilityMode,
+    help: 'auto: a 202 waits until the turn is on disk when Redis keeps an append-only file, with a loud warning when it cannot; require: refuse a Redis that can lose acknowledged turns, 503 when a turn cannot be confirmed; off: never wait (a crash can lose the last second of turns)' }),
 ] as const satisfies readonly Setting[];
 
 export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze(

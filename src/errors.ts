@@ -67,3 +67,28 @@ export class BacklogFullError extends Error {
     super(`the ingest backlog is full; retry in ${retryAfterSeconds} s`);
   }
 }
+
+/**
+ * Redis cannot serve the request now (down, restarting, loading, busy, failing over, or slower
+ * than the command timeout): an HTTP client gets 503 with Retry-After. `cause` is the error
+ * ioredis or Redis gave.
+ */
+export class RedisUnavailableError extends Error {
+  override readonly name = 'RedisUnavailableError';
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/**
+ * The durability setting cannot be honoured: the Redis persistence settings can lose
+ * acknowledged writes (at start, with AGENTMEM_DURABILITY=require), or a turn could not be
+ * confirmed on disk before its answer.
+ */
+export class DurabilityError extends Error {
+  override readonly name = 'DurabilityError';
+}

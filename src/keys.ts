@@ -29,6 +29,8 @@ export interface Keys {
   eventsWake(name: string): string;
   /** A turn's status and results. */
   turn(turnId: string): string;
+  /** Written (with a short TTL) just to be confirmed by WAITAOF: confirms what was read before it. */
+  readonly durabilityFence: string;
   /** The turn id an Idempotency-Key of one thread maps to (`keyHash`: sha256 of the header). */
   idempotency(threadId: string, keyHash: string): string;
 }
@@ -52,6 +54,7 @@ export function createKeys(config: Pick<Config, 'indexName' | 'sessionPrefix' | 
     bullPrefix: `${p}bull`,
     eventsWake: (name) => `${p}events-wake:${name}`,
     turn: (turnId) => `${p}turn:${turnId}`,
+    durabilityFence: `${p}durability:fence`,
     idempotency: (threadId, keyHash) => `${p}idem:${threadId}:${keyHash}`,
   };
 }

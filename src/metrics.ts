@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Keys } from './keys.js';
 import { stageConsumers } from './pipeline/liveness.js';
+import type { Durability } from './redis/durability.js';
 import { pairs } from './redis/reply.js';
 import type { StreamFanout } from './redis/stream-fanout.js';
 
@@ -51,6 +52,19 @@ export class Metrics {
     new Gauge({ name: 'agentmem_deadletter_entries', help: 'Entries in the dead-letter stream.', registers: [this.registry],
       async collect() {
         this.set(await redis.xlen(keys.deadLetterStream));
+      } });
+  }
+
+  /** Whether a Redis crash could lose acknowledged turns, read from Redis at each scrape, and acknowledgements WAITAOF did not confirm. */
+  watchDurability(durability: Pick<Durability, 'check' | 'unconfirmed'>): void {
+    new Gauge({ name: 'agentmem_durability_at_risk', help: '1 when a Redis crash could lose acknowledged turns (the persistence settings as read at this scrape; /readyz says why), else 0.', registers: [this.registry],
+      async collect() {
+        const found = await durability.check().catch(() => undefined);
+        if (found) this.set(found.atRisk ? 1 : 0);
+      } });
+    new Gauge({ name: 'agentmem_durability_unconfirmed_acks', help: 'Turns acknowledged since start although WAITAOF did not confirm them on disk in time (AGENTMEM_DURABILITY=auto).', registers: [this.registry],
+      collect() {
+        this.set(durability.unconfirmed);
       } });
   }
 

@@ -39,9 +39,10 @@ export async function startService(
   const consumer = config.consumerName ?? defaultConsumerName();
   const acquired = new Releasers(log);
   try {
-    const ingest = new Ingest(mem.redis, mem.keys, config);
-    const waiter = new TurnWaiter(mem.redis, mem.keys, mem.longTerm);
+    const ingest = new Ingest(mem.redis, mem.keys, config, mem.durability);
+    const waiter = new TurnWaiter(mem.redis, mem.keys, mem.longTerm, mem.durability);
     acquired.add('turn waiter', () => waiter.close());
+    metrics.watchDurability(mem.durability);
     const fanout = new StreamFanout(mem.redis, log, { connectionName: `agentmem-events-${consumer}`, wakeKey: mem.keys.eventsWake(consumer) });
     acquired.add('event-stream reader', () => fanout.close());
     metrics.watchEventStreams(fanout);

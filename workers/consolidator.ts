@@ -4,6 +4,7 @@ import type { Config } from '../src/config.js';
 import { Consolidator } from '../src/consolidation/consolidator.js';
 import type { Keys } from '../src/keys.js';
 import type { Logger } from '../src/log.js';
+import { blockingConnection } from '../src/redis/connection.js';
 import type { Metrics } from '../src/metrics.js';
 import type { RunningWorker } from '../src/pipeline/worker.js';
 
@@ -31,8 +32,8 @@ export async function startConsolidatorWorker(
   const consolidator = consolidatorFor(redis, keys, config, log, deps.metrics);
   // BullMQ blocks on its connections and wants commands retried forever across reconnects. It
   // does not close connections it was given, so stop() quits them.
-  const queueConnection = redis.duplicate({ maxRetriesPerRequest: null });
-  const workerConnection = redis.duplicate({ maxRetriesPerRequest: null });
+  const queueConnection = blockingConnection(redis, { maxRetriesPerRequest: null });
+  const workerConnection = blockingConnection(redis, { maxRetriesPerRequest: null });
   const queue = new Queue(QUEUE, { connection: queueConnection, prefix: keys.bullPrefix });
   const schedule = () => queue.upsertJobScheduler(SCHEDULER_ID, { every: config.consolidateIntervalMs }, { name: 'pass', opts: { removeOnComplete: 100, removeOnFail: 100 } });
   await schedule();

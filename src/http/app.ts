@@ -2,7 +2,7 @@ import express, { type ErrorRequestHandler, type Express, type Request } from 'e
 import type { Redis } from 'ioredis';
 import type { Config } from '../config.js';
 import type { TextEmbedder } from '../embedder/threaded.js';
-import { BacklogFullError, ValidationError } from '../errors.js';
+import { BacklogFullError, DurabilityError, ValidationError } from '../errors.js';
 import type { Keys } from '../keys.js';
 import type { Logger } from '../log.js';
 import type { EventLog } from '../memory/events.js';
@@ -16,6 +16,8 @@ import type { TurnWaiter } from '../pipeline/waiter.js';
 import type { RunningWorker } from '../pipeline/worker.js';
 import { listModules, missingModules } from '../redis/connection.js';
 import { pairs } from '../redis/reply.js';
+import { asRedisUnavailable, REDIS_RETRY_AFTER_SECONDS, withinMs } from '../redis/unavailable.js';
+import type { Durability } from '../redis/durability.js';
 import type { StreamFanout } from '../redis/stream-fanout.js';
 import { WEB_DIR } from '../paths.js';
 import * as v from '../validate.js';
@@ -34,6 +36,7 @@ export interface ApiDeps {
   ingest: Ingest;
   waiter: TurnWaiter;
   fanout: StreamFanout;
+  durability: Durability;
   config: Config;
   log: Logger;
   metrics: Metrics;
@@ -70,7 +73,7 @@ function param(req: Request, name: string): string {
 
 /** The HTTP app, separate from the server that listens, so tests can drive it in process. */
 export function createApp(deps: ApiDeps): Express {
-  const { redis, keys, working, longTerm, events, embedder, ingest, waiter, fanout, config, log, metrics } = deps;
+  const { redis, keys, working, longTerm, events, embedder, ingest, waiter, fanout, durability, config, log, metrics } = deps;
   const app = express();
   app.disable('x-powered-by');
   app.use(requestGuards);
@@ -81,7 +84,7 @@ export function createApp(deps: ApiDeps): Express {
   });
 
   // The app is built only after the model has loaded; it can still lose it (an embedder thread dies).
-  app.get('/readyz', route(readiness({ redis, keys, longTerm, embedder, workers: deps.workers })));
+  app.get('/readyz', route(readiness({ redis, keys, longTerm, embedder, workers: deps.workers, durability })));
   app.get('/metrics', route(metricsHandler(metrics)));
 
   app.post('/v1/threads', route(async (req, res) => {
@@ -105,7 +108,12 @@ export function createApp(deps: ApiDeps): Express {
     metrics.turnsIngested.inc({ result: accepted.created ? 'accepted' : 'replayed' });
     if (!accepted.created) res.setHeader('Idempotent-Replayed', 'true');
     if (waitMs > 0) {
-      const result = await waiter.waitFor(accepted.turnId, waitMs);
+      // The turn is accepted and on disk: Redis failing during the wait still answers its id (202), never an error a client would retry.
+      const result = await waiter.waitFor(accepted.turnId, waitMs).catch((err: unknown) => {
+        if (!asRedisUnavailable(err) && !(err instanceof DurabilityError)) throw err;
+        log.warn('http.wait_failed', { turn_id: accepted.turnId, error: err });
+        return null;
+      });
       if (result && result.status !== 'queued') {
         res.status(200).json(result);
         return;
@@ -200,9 +208,14 @@ export interface ReadinessDeps {
   embedder?: Pick<TextEmbedder, 'broken'> | undefined;
   /** The pipeline workers running in this process (serve, `agentmem worker`). */
   workers?: readonly Pick<RunningWorker, 'name' | 'health'>[] | undefined;
+  /** The API's acknowledgement policy: whether a Redis crash could lose acknowledged turns. */
+  durability?: Pick<Durability, 'check' | 'mode'> | undefined;
 }
 
 type Check = string | Record<string, string>;
+
+/** /readyz answers within a second, Redis up or not: its Redis reads run side by side within this. */
+const READINESS_BUDGET_MS = 800;
 
 /**
  * /readyz. 503 "not ready" unless Redis answers with both modules, the index exists (a missing
@@ -212,13 +225,19 @@ type Check = string | Record<string, string>;
  * does not make this process unfit for traffic (turns are still accepted, durably, and wait for
  * the stage; reads and recall work), and every API process shares the same workers: answering
  * 503 would take the whole API out of its load balancer because workers are restarting. The
- * operator sees the stage named under checks.stages instead.
+ * operator sees the stage named under checks.stages instead. `durability` (the API) adds whether
+ * a Redis crash could lose acknowledged turns: 'at risk: why' leaves the process ready, unless
+ * AGENTMEM_DURABILITY=require.
  */
 export function readiness(deps: ReadinessDeps): Handler {
-  const { redis, keys, longTerm, embedder, workers = [] } = deps;
+  const { redis, keys, longTerm, embedder, workers = [], durability } = deps;
   return async (_req, res) => {
     const checks: Record<string, Check> = {};
-    const [modules, index, stages] = await Promise.allSettled([listModules(redis), longTerm.indexInfo(), stageLiveness(redis, keys)]);
+    const within = <T>(work: Promise<T>, what: string): Promise<T> => withinMs(work, READINESS_BUDGET_MS, what);
+    const [modules, index, stages, persistence] = await Promise.allSettled([
+      within(listModules(redis), 'MODULE LIST'), within(longTerm.indexInfo(), 'FT.INFO'), within(stageLiveness(redis, keys), 'XINFO CONSUMERS'),
+      durability ? within(durability.check(), 'CONFIG GET appendonly') : Promise.resolve(undefined),
+    ]);
     if (modules.status === 'rejected') {
       checks.redis = `unreachable: ${(modules.reason as Error).message}`;
       checks.index = 'unknown';
@@ -228,11 +247,16 @@ export function readiness(deps: ReadinessDeps): Handler {
       checks.redis = missing.length === 0 ? 'ok' : `missing ${missing.join(', ')}`;
       checks.index = index.status === 'fulfilled' ? 'ok' : `missing: ${(index.reason as Error).message}`;
       checks.stages = stages.status === 'fulfilled' ? stages.value : `unknown: ${(stages.reason as Error).message}`;
+      if (durability) {
+        const found = persistence.status === 'fulfilled' && persistence.value ? persistence.value : { atRisk: true, detail: `unknown: ${(persistence.status === 'rejected' ? (persistence.reason as Error) : new Error('no answer')).message}` };
+        checks.durability = !found.atRisk ? 'ok' : `${durability.mode === 'require' ? 'failed' : 'at risk'}: ${found.detail}`;
+      }
     }
     if (embedder) checks.embedder = embedder.broken ? `failed: ${embedder.broken.message}` : 'ok';
     if (workers.length > 0) checks.workers = Object.fromEntries(workers.map((w) => [w.name, w.health()]));
     const isOk = (check: Check | undefined): boolean => check === undefined || (typeof check === 'string' ? check === 'ok' : Object.values(check).every((c) => c === 'ok'));
-    const ready = ['redis', 'index', 'embedder', 'workers'].every((name) => isOk(checks[name]));
+    const durable = checks.durability === undefined || checks.durability === 'ok' || String(checks.durability).startsWith('at risk');
+    const ready = durable && ['redis', 'index', 'embedder', 'workers'].every((name) => isOk(checks[name]));
     const status = !ready ? 'not ready' : isOk(checks.stages) ? 'ready' : 'degraded';
     res.status(ready ? 200 : 503).json({ status, checks });
   };
@@ -266,10 +290,11 @@ class NotFound extends Error {
   }
 }
 
-/** Operational errors become 4xx answers naming the problem (malformed requests: see guards.ts); anything else is a logged 500. */
+/** Operational errors become 4xx answers naming the problem (malformed requests: see guards.ts), Redis being unavailable a 503 with Retry-After; anything else is a logged 500. */
 function errorHandler(log: Logger, metrics: Metrics): ErrorRequestHandler {
   return (err: unknown, req, res, _next) => {
     const refused = clientError(err);
+    const unavailable = asRedisUnavailable(err);
     if (err instanceof ValidationError) {
       res.status(400).json({ error: { field: err.field, message: err.message } });
     } else if (err instanceof NotFound) {
@@ -279,6 +304,15 @@ function errorHandler(log: Logger, metrics: Metrics): ErrorRequestHandler {
       res.status(429).json({ error: { message: err.message } });
     } else if (refused) {
       res.status(refused.status).json({ error: refused.error });
+    } else if (err instanceof DurabilityError) {
+      log.warn('http.not_durable', { method: req.method, path: req.path, error: err });
+      res.setHeader('Retry-After', String(REDIS_RETRY_AFTER_SECONDS));
+      res.status(503).json({ error: { message: err.message } });
+    } else if (unavailable) {
+      log.warn('http.redis_unavailable', { method: req.method, path: req.path, error: unavailable });
+      metrics.errors.inc({ kind: 'redis_unavailable' });
+      res.setHeader('Retry-After', String(unavailable.retryAfterSeconds));
+      res.status(503).json({ error: { message: unavailable.message } });
     } else {
       log.error('http.error', { method: req.method, path: req.path, error: err });
       metrics.errors.inc({ kind: 'http' });

@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../config.js';
 import { BacklogFullError, ValidationError } from '../errors.js';
 import type { Keys } from '../keys.js';
+import type { Durability } from '../redis/durability.js';
 import { loadScripts, throwIfScriptError } from '../redis/scripts.js';
 import * as v from '../validate.js';
 import type { MemoryKind, TurnRole } from '../validate.js';
@@ -54,15 +55,22 @@ export function parseTurnInput(threadId: string, body: Record<string, unknown>, 
 
 /**
  * The API's half of the pipeline: one script appends the turn to working memory, queues it for
- * the workers and logs it — atomically, so acceptance order is working-memory order.
+ * the workers and logs it — atomically, so acceptance order is working-memory order. accept()
+ * resolves only once the turn is confirmed on disk as `durability` allows, so the 202 that
+ * follows means the turn survives a Redis crash.
  */
 export class Ingest {
+  private readonly writer: Redis;
+
   constructor(
-    private readonly redis: Redis,
+    redis: Redis,
     private readonly keys: Keys,
     private readonly config: Pick<Config, 'windowSize' | 'sessionTtlSeconds' | 'eventsMaxLen' | 'turnTtlSeconds' | 'maxBacklog'>,
+    /** Without it, Redis's reply to the script is the only confirmation (tests on a Redis without persistence). */
+    private readonly durability: Pick<Durability, 'writer' | 'confirmWrites' | 'confirmRead'> = { writer: redis, confirmWrites: async () => undefined, confirmRead: async () => undefined },
   ) {
-    loadScripts(redis);
+    this.writer = durability.writer;
+    loadScripts(this.writer);
   }
 
   async accept(turn: TurnInput, idempotencyKey?: string): Promise<Accepted> {
@@ -71,7 +79,7 @@ export class Ingest {
     }
     const turnId = v.newId();
     const keyHash = createHash('sha256').update(idempotencyKey ?? '').digest('hex').slice(0, 32);
-    const reply = await this.redis.acceptTurn(
+    const reply = await this.writer.acceptTurn(
       this.keys.session(turn.threadId), this.keys.ingestStream, this.keys.events(turn.threadId), this.keys.turn(turnId),
       this.keys.idempotency(turn.threadId, keyHash), this.keys.rememberStream,
       turn.threadId, turn.user, turn.agent, turn.role, turn.content, this.config.windowSize, this.config.sessionTtlSeconds,
@@ -81,6 +89,8 @@ export class Ingest {
     if (reply === -2) throw new BacklogFullError(1);
     throwIfScriptError('acceptTurn', reply);
     const [created, id, turnCount] = reply as [number, string, number?];
+    // A replay writes nothing, but the turn it found may be another connection's write not yet on disk.
+    await (created === 1 ? this.durability.confirmWrites() : this.durability.confirmRead());
     return created === 1 ? { turnId: id, threadId: turn.threadId, created: true, turnCount } : { turnId: id, threadId: turn.threadId, created: false };
   }
 }

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Keys } from '../keys.js';
 import type { LongTermMemory } from '../memory/long-term.js';
+import type { Durability } from '../redis/durability.js';
 import { readTurn, type TurnResult } from './turns.js';
 
 /**
@@ -19,6 +20,8 @@ export class TurnWaiter {
     private readonly redis: Redis,
     private readonly keys: Keys,
     private readonly longTerm: Pick<LongTermMemory, 'withTtls'>,
+    /** A finished turn was written by a worker: confirmed on disk before it is answered. */
+    private readonly durability: Pick<Durability, 'confirmRead'> = { confirmRead: async () => undefined },
   ) {
     this.subscriber = redis.duplicate();
     this.subscriber.on('error', () => undefined);
@@ -27,8 +30,14 @@ export class TurnWaiter {
     });
   }
 
-  /** The turn once it is done or failed, or its state at the deadline (or when the process starts shutting down). */
+  /** The turn once it is done or failed (and that outcome is on disk), or its state at the deadline (or when the process starts shutting down). */
   async waitFor(turnId: string, timeoutMs: number): Promise<TurnResult | null> {
+    const result = await this.read(turnId, timeoutMs);
+    if (result && result.status !== 'queued') await this.durability.confirmRead();
+    return result;
+  }
+
+  private async read(turnId: string, timeoutMs: number): Promise<TurnResult | null> {
     if (this.draining) return readTurn(this.redis, this.keys, this.longTerm, turnId);
     await this.subscribed();
     let wake!: () => void;

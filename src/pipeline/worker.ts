@@ -1,4 +1,5 @@
 import type { Config } from '../config.js';
+import { blockingConnection } from '../redis/connection.js';
 import { StreamConsumer, type StreamEntry } from './consumer.js';
 import { deadLetter, type StageDeps } from './stages.js';
 
@@ -29,7 +30,7 @@ export async function startStageWorker(
   /** Waits for work `handle` left running in the background (none unless the stage overlaps batches). */
   drain: () => Promise<void> = async () => undefined,
 ): Promise<RunningWorker> {
-  const blocking = deps.redis.duplicate();
+  const blocking = blockingConnection(deps.redis);
   blocking.on('error', () => undefined);
   const log = deps.log.child({ worker: name, consumer: consumerName });
   const consumer = new StreamConsumer(deps.redis, blocking, {

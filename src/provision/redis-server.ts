@@ -98,11 +98,17 @@ export interface RunningRedis {
 
 export interface StartOptions {
   port: number;
-  /** Data folder; with `persist` the dataset is saved there (RDB) and reloaded on the next start. */
+  /**
+   * Data folder; with `persist` every write is appended to the append-only file there, fsynced
+   * before Redis replies (appendfsync always), and reloaded on the next start.
+   */
   dataDir: string;
   persist: boolean;
   log: Logger;
 }
+
+/** Where Redis 7+ keeps the append-only file (its manifest and parts) under the data folder. */
+const AOF_DIR = 'appendonlydir';
 
 /**
  * Starts `installation` on 127.0.0.1:`port` and waits until it answers with both modules loaded.
@@ -110,10 +116,15 @@ export interface StartOptions {
  */
 export async function startRedis(installation: RedisInstallation, options: StartOptions): Promise<RunningRedis> {
   await mkdir(options.dataDir, { recursive: true });
+  // A data folder from before the append-only file holds only dump.rdb, which Redis ignores when
+  // it starts with appendonly yes and finds no AOF: it starts from the snapshot instead and turns
+  // the AOF on once loaded (see enableAppendOnly), so an upgrade keeps the data.
+  const fromSnapshot = options.persist && !existsSync(join(options.dataDir, AOF_DIR)) && existsSync(join(options.dataDir, 'dump.rdb'));
   const args = [
     '--port', String(options.port), '--bind', '127.0.0.1', '--protected-mode', 'yes',
     '--dir', options.dataDir, '--logfile', 'redis.log', '--daemonize', 'no',
-    '--appendonly', 'no', '--save', options.persist ? '60 1' : '',
+    // The reply to a write goes out only after the write is fsynced: an acknowledged turn survives a crash.
+    '--appendonly', options.persist && !fromSnapshot ? 'yes' : 'no', '--appendfsync', 'always', '--save', '',
     // Expired-key events let the service tell open pages that a memory expired (see watchExpiries).
     '--notify-keyspace-events', 'Ex',
     ...installation.modules.flatMap((m) => ['--loadmodule', m]),
@@ -139,6 +150,7 @@ export async function startRedis(installation: RedisInstallation, options: Start
   };
   try {
     await waitForModules(url, exited, 15_000);
+    if (fromSnapshot) await enableAppendOnly(url, options.log);
   } catch (err) {
     await stop();
     throw new ProvisionError(
@@ -147,6 +159,27 @@ export async function startRedis(installation: RedisInstallation, options: Start
   }
   options.log.info('redis.started', { url, origin: installation.origin, pid: child.pid, data_dir: options.dataDir });
   return { url, child, stop };
+}
+
+/**
+ * Turns the append-only file on in a server that loaded an old snapshot, and waits until its
+ * first rewrite (the snapshot's data plus everything since) is on disk: until then a crash
+ * would lose what the AOF does not hold yet.
+ */
+async function enableAppendOnly(url: string, log: Logger): Promise<void> {
+  const redis = connectRedis(url, { maxRetriesPerRequest: 0, retryStrategy: () => null });
+  redis.on('error', () => undefined);
+  try {
+    await redis.config('SET', 'appendonly', 'yes');
+    for (const deadline = Date.now() + 60_000; ; await new Promise((r) => setTimeout(r, 100))) {
+      const info = await redis.info('persistence');
+      if (/aof_rewrite_in_progress:0/.test(info) && /aof_rewrite_scheduled:0/.test(info) && /aof_enabled:1/.test(info)) break;
+      if (Date.now() > deadline) throw new Error('the first append-only file rewrite did not finish within 60 s');
+    }
+    log.info('redis.aof_enabled', { url, from: 'dump.rdb' });
+  } finally {
+    redis.disconnect();
+  }
 }
 
 async function waitForModules(url: string, exited: Promise<number | null>, timeoutMs: number): Promise<void> {

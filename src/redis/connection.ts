@@ -10,6 +10,29 @@ export function connectRedis(url: string, options: RedisOptions = {}): Redis {
   return new Redis(url, { maxRetriesPerRequest: 3, protocol: 2, ...options });
 }
 
+/**
+ * A service's connection (API and workers): while Redis is down or stalled a command fails
+ * within COMMAND_TIMEOUT_MS instead of queueing, so a request gets its 503 in bounded time and
+ * a worker's loop retries; reconnects are attempted every 100 ms, backing off to once a second.
+ */
+export const COMMAND_TIMEOUT_MS = 1500;
+export function connectService(url: string): Redis {
+  return connectRedis(url, {
+    commandTimeout: COMMAND_TIMEOUT_MS,
+    connectTimeout: COMMAND_TIMEOUT_MS,
+    maxRetriesPerRequest: 1,
+    retryStrategy: (times) => Math.min(times * 100, 1000),
+  });
+}
+
+/**
+ * A connection of its own for blocking reads (XREADGROUP BLOCK, XREAD BLOCK): like `redis` but
+ * without the command timeout, which would cut every read that blocks longer.
+ */
+export function blockingConnection(redis: Redis, options: RedisOptions = {}): Redis {
+  return redis.duplicate({ commandTimeout: undefined, ...options });
+}
+
 /** Minimum module versions: vector KNN with DIALECT 2 (Search 2.4) and JSONPath `$` (JSON 2.0). */
 const REQUIRED_MODULES = [
   { names: ['search', 'ft'], label: 'the Search module (2.4+)', minVersion: 20400 },

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from '../log.js';
+import { blockingConnection } from './connection.js';
 import { isReplyError, pairs } from './reply.js';
 
 /** One Stream entry as XREAD and XRANGE return it: id, then flat field/value pairs. */
@@ -122,7 +123,7 @@ export class StreamFanout {
 
   private async run(): Promise<void> {
     const { connectionName, wakeKey } = this.options;
-    const reader = (this.reader = this.redis.duplicate({ connectionName }));
+    const reader = (this.reader = blockingConnection(this.redis, { connectionName }));
     reader.on('error', () => undefined);
     // ioredis sends the read in flight again after a reconnect, with the cursors of before: wake
     // it, so that the next read checks them against what this Redis holds now.

@@ -3,6 +3,7 @@ import type { Embedder } from '../../src/embedder/embedder.js';
 import type { TextEmbedder } from '../../src/embedder/threaded.js';
 import { silentLogger } from '../../src/log.js';
 import { Ingest } from '../../src/pipeline/ingest.js';
+import { Durability } from '../../src/redis/durability.js';
 import { startService, type RunningService } from '../../src/service.js';
 import { testEmbedder } from './embedder.js';
 import { openTiers, type TestTiers } from './redis.js';
@@ -22,7 +23,8 @@ export async function startTestService(
 ): Promise<TestService> {
   const [tiers, real] = await Promise.all([openTiers({ port: 0, claimIdleMs: 1000, ...overrides }), testEmbedder()]);
   const embedder = options.embedder ? options.embedder(real) : real;
-  const mem = { ...tiers, embedder, server: { url: '', origin: 'test', stop: async () => undefined }, close: async () => undefined };
+  const durability = await Durability.open(tiers.redis, { mode: 'auto', fenceKey: tiers.keys.durabilityFence, log: silentLogger });
+  const mem = { ...tiers, embedder, durability, server: { url: '', origin: 'test', stop: async () => undefined }, close: async () => undefined };
   const service = await startService(mem, tiers.config, silentLogger, options);
   return {
     ...tiers,
