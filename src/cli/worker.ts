@@ -14,6 +14,8 @@ import type { Command } from './args.js';
 import { shutDownWithin, untilSignal } from './signals.js';
 
 const WORKERS = [EMBED_RECALL_WORKER, REMEMBER_WORKER, CONSOLIDATOR_WORKER] as const;
+type WorkerName = (typeof WORKERS)[number];
+const isWorkerName = (name: string | undefined): name is WorkerName => (WORKERS as readonly (string | undefined)[]).includes(name);
 
 export const workerCommand: Command = {
   name: 'worker',
@@ -21,7 +23,7 @@ export const workerCommand: Command = {
   usage: `agentmem worker <${WORKERS.join('|')}> [options]`,
   async run(config, positionals) {
     const [name] = positionals;
-    if (!(WORKERS as readonly (string | undefined)[]).includes(name)) {
+    if (!isWorkerName(name)) {
       process.stderr.write(`agentmem worker: name one of ${WORKERS.join(', ')}\n`);
       return 2;
     }
@@ -45,7 +47,7 @@ export const workerCommand: Command = {
       metrics.watchStreams(mem.redis, mem.keys);
       // The port first: a worker that cannot report must not take work it would process unseen.
       // Until the worker runs, /readyz says it is starting.
-      const running: Pick<RunningWorker, 'name' | 'health'>[] = [{ name: String(name), health: () => 'starting' }];
+      const running: Pick<RunningWorker, 'name' | 'health'>[] = [{ name, health: () => 'starting' }];
       if (config.metricsPort > 0) {
         const ops = new HttpFront(createOpsApp({ redis: mem.redis, keys: mem.keys, longTerm: mem.longTerm, embedder, workers: running }, metrics), config.shutdownTimeoutMs / 2);
         await ops.listen(config.metricsPort, config.host, 'metrics port', 'AGENTMEM_METRICS_PORT');
