@@ -31,6 +31,12 @@ export interface Keys {
   turn(turnId: string): string;
   /** The turn id an Idempotency-Key of one thread maps to (`keyHash`: sha256 of the header). */
   idempotency(threadId: string, keyHash: string): string;
+  /** An API key's record (id, role, scope, sha256 of its secret; never the secret). */
+  apiKey(keyId: string): string;
+  /** Set of every API key id, for listing (ids whose record expired are pruned when listed). */
+  readonly apiKeyIndex: string;
+  /** A token bucket (`kind`: key = requests of one API key, authfail = failed authentications of one client address). */
+  rateBucket(kind: 'key' | 'authfail', subject: string): string;
 }
 
 export function createKeys(config: Pick<Config, 'indexName' | 'sessionPrefix' | 'memoryPrefix' | 'eventsPrefix' | 'pipelinePrefix'>): Keys {
@@ -53,5 +59,8 @@ export function createKeys(config: Pick<Config, 'indexName' | 'sessionPrefix' | 
     eventsWake: (name) => `${p}events-wake:${name}`,
     turn: (turnId) => `${p}turn:${turnId}`,
     idempotency: (threadId, keyHash) => `${p}idem:${threadId}:${keyHash}`,
+    apiKey: (keyId) => `${p}apikey:${keyId}`,
+    apiKeyIndex: `${p}apikeys`,
+    rateBucket: (kind, subject) => `${p}ratelimit:${kind}:${subject}`,
   };
 }
