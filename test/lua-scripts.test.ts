@@ -117,6 +117,14 @@ describe('mergeMemories-3.lua and releaseLock-1.lua', () => {
     expect(await t.redis.exists(t.keys.memoryLog)).toBe(0);
   });
 
+  it("logs a merge with the survivor's scope, so event streams can deliver it to that scope's keys only", async () => {
+    await t.redis.writeMemory(t.keys.memory('eeeeeeeeeeee'), JSON.stringify({ user: 'alice', namespace: 'work', hit_count: 1 }), 0);
+    await t.redis.writeMemory(t.keys.memory('ffffffffffff'), JSON.stringify({ user: 'alice', namespace: 'work', hit_count: 0 }), 0);
+    expect(await t.redis.mergeMemories(t.keys.memory('eeeeeeeeeeee'), t.keys.memory('ffffffffffff'), t.keys.memoryLog, 'eeeeeeeeeeee', 'ffffffffffff', 0.01, 100)).toBe(2);
+    const [[, fields]] = (await t.redis.xrange(t.keys.memoryLog, '-', '+')) as [string, string[]][];
+    expect(JSON.parse(fields[3] as string)).toEqual({ survivor: 'eeeeeeeeeeee', merged: 'ffffffffffff', distance: 0.01, hit_count: 2, user: 'alice', namespace: 'work' });
+  });
+
   it('releases or extends a lock only for the token that holds it', async () => {
     await t.redis.set(t.keys.consolidatorLock, 'mine', 'PX', 1000);
     expect(await t.redis.releaseLock(t.keys.consolidatorLock, 'theirs', '')).toBe(0);
