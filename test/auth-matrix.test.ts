@@ -301,7 +301,22 @@ describe('event streams', () => {
       }
       // A thread that does not exist yet: following it would show whoever creates it.
       for (const who of ['aliceW', 'aliceR', 'bobW'] as const) expect(await status('/v1/threads/not-yet-made/events', who, via)).toBe(404);
+      for (const who of ALL_WHO) {
+        expect({ who, via, status: await status('/v1/memories/events', who, via) }).toEqual({ who, via, status: REFUSED.includes(who) ? 401 : 200 });
+      }
     }
+  });
+
+  it("an Idempotency-Key does not answer for another user's thread", async () => {
+    const post = (who: Who) => fetch(`${s.service.url}/v1/threads/${aliceThread}/turns`, {
+      method: 'POST', headers: { authorization: `Bearer ${tokens[who]}`, 'content-type': 'application/json', 'Idempotency-Key': 'same-key' },
+      body: JSON.stringify({ content: `idempotent turn by ${who}`, remember: 'skip' }),
+    });
+    const first = await post('aliceW');
+    expect(first.status).toBe(202);
+    const replay = await post('bobW');
+    expect(replay.status).toBe(404);
+    expect(await replay.text()).not.toContain(((await first.json()) as { turn_id: string }).turn_id);
   });
 
   it('the memory log: each key sees only changes inside its scope; admin sees all', async () => {
