@@ -33,9 +33,12 @@ const REFUSED = { error: { message: 'missing or invalid API key' } };
  * unknown, wrong, revoked or expired key gets one and the same 401; which it was is logged
  * (with the key id, never the key), not answered.
  *
- * Two token buckets: failed authentications per client address (once empty, every request of
- * that address that presents a key is 429 until it refills, the valid ones included, so guessing
- * cannot go on at full speed and a 429 says nothing about the key), and requests per key.
+ * Two token buckets: failed authentications per client address (once it is empty, a failed
+ * authentication from that address is 429 instead of 401, whatever was wrong with the key, and is
+ * no longer logged; the bucket bounds what failures cost and how much they log), and requests per
+ * valid key. A valid key is let through even from an address whose failure bucket is empty: many
+ * clients share one address behind NAT or a proxy, and one of them sending bad keys must not lock
+ * the others out. This does not help guessing: secrets are 256-bit random values.
  *
  * With authentication off, every request acts with OPEN_PRINCIPAL (every user, admin).
  */
@@ -54,12 +57,12 @@ export function authenticate(deps: AuthDeps, open: (req: Request) => boolean): R
     if (token === undefined) return refuse(res);
     const address = req.socket.remoteAddress ?? 'unknown';
     void (async () => {
-      const [guessing, principal] = await Promise.all([limiter.peek(failures(address)), store.verify(token)]);
-      if (!guessing.allowed) return tooMany(res, guessing.retryAfterMs, 'too many failed authentications from this address');
+      const principal = await store.verify(token);
       if (!principal) {
-        log.warn('auth.refused', { address, key_id: parseToken(token)?.id ?? null, method: req.method, path: req.path });
         const counted = await limiter.take(failures(address));
-        return counted.allowed ? refuse(res) : tooMany(res, counted.retryAfterMs, 'too many failed authentications from this address');
+        if (!counted.allowed) return tooMany(res, counted.retryAfterMs, 'too many failed authentications from this address');
+        log.warn('auth.refused', { address, key_id: parseToken(token)?.id ?? null, method: req.method, path: req.path });
+        return refuse(res);
       }
       const allowance = await limiter.take({ kind: 'key', subject: principal.keyId as string, capacity: config.keyRateBurst, ratePerSecond: config.keyRatePerSecond });
       if (!allowance.allowed) return tooMany(res, allowance.retryAfterMs, 'rate limit of this API key exceeded');

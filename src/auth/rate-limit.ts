@@ -25,17 +25,8 @@ export class RateLimiter {
   }
 
   /** Takes a token; refused (nothing taken) when the bucket is empty. */
-  take(bucket: Bucket): Promise<Allowance> {
-    return this.run(bucket, 1);
-  }
-
-  /** Whether a token is there, taking none. */
-  peek(bucket: Bucket): Promise<Allowance> {
-    return this.run(bucket, 0);
-  }
-
-  private async run(bucket: Bucket, cost: 0 | 1): Promise<Allowance> {
-    const [allowed, retryAfterMs] = await this.redis.takeToken(this.keys.rateBucket(bucket.kind, bucket.subject), bucket.capacity, bucket.ratePerSecond, cost);
+  async take(bucket: Bucket): Promise<Allowance> {
+    const [allowed, retryAfterMs] = await this.redis.takeToken(this.keys.rateBucket(bucket.kind, bucket.subject), bucket.capacity, bucket.ratePerSecond);
     return { allowed: allowed === 1, retryAfterMs };
   }
 }

@@ -31,7 +31,7 @@ declare module 'ioredis' {
     releaseLock(lockKey: string, token: string, extendMs: number | ''): Result<number, Context>;
     createKey(keyRecord: string, index: string, keyId: string, dropAt: number | '', ...fieldValues: string[]): Result<0 | 1, Context>;
     revokeKey(keyRecord: string, revokedTs: string): Result<0 | 1 | 2, Context>;
-    takeToken(bucket: string, capacity: number, ratePerSecond: number, cost: 0 | 1): Result<[0 | 1, number], Context>;
+    takeToken(bucket: string, capacity: number, ratePerSecond: number): Result<[0 | 1, number], Context>;
   }
 }
 
