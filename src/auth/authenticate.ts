@@ -14,7 +14,7 @@ export interface AuthDeps {
 }
 
 /** The routes that are Server-Sent Event streams: EventSource cannot set headers, so these also take `?access_token=`. */
-export function isEventStream(req: Request): boolean {
+function isEventStream(req: Request): boolean {
   return (req.method === 'GET' || req.method === 'HEAD') && (req.path === '/v1/memories/events' || /^\/v1\/threads\/[^/]+\/events$/.test(req.path));
 }
 

@@ -4,7 +4,7 @@ import { ValidationError } from '../errors.js';
 import type { Logger } from '../log.js';
 
 /** How often a process serving without authentication on a non-loopback address says so again. */
-export const INSECURE_WARNING_INTERVAL_MS = 10 * 60_000;
+const INSECURE_WARNING_INTERVAL_MS = 10 * 60_000;
 
 /** 127.0.0.0/8, ::1 (also as ::ffff:127.x), localhost: addresses no other machine can reach. */
 export function isLoopback(host: string): boolean {

@@ -79,7 +79,7 @@ export function resolveScope(p: Principal, requested: { user?: unknown; namespac
 }
 
 /** The user a request acts as where only the user matters (a thread's owner). */
-export function resolveUser(p: Principal, requested: unknown): string {
+function resolveUser(p: Principal, requested: unknown): string {
   const user = v.scopeValue(requested ?? soleOr(p.users, 'default'), 'user');
   if (!bound(p.users, user)) throw new Forbidden('user', 'outside the scope of this API key');
   return user;
