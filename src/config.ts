@@ -43,7 +43,18 @@ export interface Config {
   apiOnly: boolean;
   shutdownTimeoutMs: number;
   durability: DurabilityMode;
+  auth: AuthMode;
+  /** An API key token installed at start as an admin key bound to `*` (unless its id exists). */
+  bootstrapAdminKey: string | undefined;
+  metricsPublic: boolean;
+  keyRatePerSecond: number;
+  keyRateBurst: number;
+  authFailuresPerMinute: number;
+  authFailureBurst: number;
 }
+
+export const AUTH_MODES = ['off', 'keys', 'off-insecure'] as const;
+export type AuthMode = (typeof AUTH_MODES)[number];
 
 type Parse<T> = (raw: string, name: string) => T;
 
@@ -90,6 +101,11 @@ const logLevel: Parse<LogLevel> = (raw, name) => {
 const durabilityMode: Parse<DurabilityMode> = (raw, name) => {
   if (!(DURABILITY_MODES as readonly string[]).includes(raw)) throw new ValidationError(name, `expected ${DURABILITY_MODES.join(', ')}, got ${JSON.stringify(raw)}`);
   return raw as DurabilityMode;
+};
+
+const authMode: Parse<AuthMode> = (raw, name) => {
+  if (!(AUTH_MODES as readonly string[]).includes(raw)) throw new ValidationError(name, `expected off, keys or off-insecure, got ${JSON.stringify(raw)}`);
+  return raw as AuthMode;
 };
 
 function setting<K extends keyof Config>(s: Setting<K>): Setting<K> {
@@ -169,6 +185,20 @@ export const SETTINGS = [
     help: 'serve, worker: how long a graceful shutdown (SIGTERM, SIGINT) may take before the process exits anyway (exit code 1)' }),
   setting({ key: 'durability', env: 'AGENTMEM_DURABILITY', flag: 'durability', defaultValue: 'auto', parse: durabilityMode,
     help: 'auto: a 202 waits until the turn is on disk when Redis keeps an append-only file, with a loud warning when it cannot; require: refuse a Redis that can lose acknowledged turns, 503 when a turn cannot be confirmed; off: never wait (a crash can lose the last second of turns)' }),
+  setting({ key: 'auth', env: 'AGENTMEM_AUTH', flag: 'auth', defaultValue: 'off', parse: authMode,
+    help: 'keys = every request needs an API key (agentmem keys create); off = none, only while --host is loopback; off-insecure = none on any address (logs a warning every 10 minutes)' }),
+  setting({ key: 'bootstrapAdminKey', env: 'AGENTMEM_BOOTSTRAP_ADMIN_KEY', flag: 'bootstrap-admin-key', defaultValue: undefined, parse: optionalText,
+    help: 'an API key (am_<12 hex>_<secret>) installed at start as an admin key bound to every user, unless its id exists; set it in the environment (a flag shows in ps)' }),
+  setting({ key: 'metricsPublic', env: 'AGENTMEM_METRICS_PUBLIC', flag: 'metrics-public', defaultValue: false, parse: boolean,
+    help: "with --auth keys: serve /metrics on the API port without a key (workers' metrics ports never ask for one)" }),
+  setting({ key: 'keyRatePerSecond', env: 'AGENTMEM_KEY_RATE_PER_SECOND', flag: 'key-rate-per-second', defaultValue: 50, parse: integer(1, 1_000_000),
+    help: 'requests per second each API key may make on average (a token bucket shared by every API process); over it: 429 with Retry-After' }),
+  setting({ key: 'keyRateBurst', env: 'AGENTMEM_KEY_RATE_BURST', flag: 'key-rate-burst', defaultValue: 100, parse: integer(1, 10_000_000),
+    help: 'requests an API key may make at once before its rate applies' }),
+  setting({ key: 'authFailuresPerMinute', env: 'AGENTMEM_AUTH_FAILURES_PER_MINUTE', flag: 'auth-failures-per-minute', defaultValue: 10, parse: integer(1, 1_000_000),
+    help: 'failed authentications per minute a client address may make on average; over it every request of it with a key is 429 until the bucket refills' }),
+  setting({ key: 'authFailureBurst', env: 'AGENTMEM_AUTH_FAILURE_BURST', flag: 'auth-failure-burst', defaultValue: 20, parse: integer(1, 1_000_000),
+    help: 'failed authentications a client address may make at once' }),
 ] as const satisfies readonly Setting[];
 
 export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze(

@@ -92,3 +92,15 @@ export class RedisUnavailableError extends Error {
 export class DurabilityError extends Error {
   override readonly name = 'DurabilityError';
 }
+
+/**
+ * A thread the caller may not see: it belongs to another user. Answered exactly as a thread that
+ * does not exist (404, the same message), so that the answer does not confirm it exists.
+ */
+export class ThreadNotVisible extends Error {
+  override readonly name = 'ThreadNotVisible';
+  readonly status = 404;
+  constructor(readonly threadId: string) {
+    super(`thread ${threadId} not found`);
+  }
+}

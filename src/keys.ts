@@ -33,6 +33,12 @@ export interface Keys {
   readonly durabilityFence: string;
   /** The turn id an Idempotency-Key of one thread maps to (`keyHash`: sha256 of the header). */
   idempotency(threadId: string, keyHash: string): string;
+  /** An API key's record (id, role, scope, sha256 of its secret; never the secret). */
+  apiKey(keyId: string): string;
+  /** Set of every API key id, for listing (ids whose record expired are pruned when listed). */
+  readonly apiKeyIndex: string;
+  /** A token bucket (`kind`: key = requests of one API key, authfail = failed authentications of one client address). */
+  rateBucket(kind: 'key' | 'authfail', subject: string): string;
 }
 
 export function createKeys(config: Pick<Config, 'indexName' | 'sessionPrefix' | 'memoryPrefix' | 'eventsPrefix' | 'pipelinePrefix'>): Keys {
@@ -56,5 +62,8 @@ export function createKeys(config: Pick<Config, 'indexName' | 'sessionPrefix' | 
     turn: (turnId) => `${p}turn:${turnId}`,
     durabilityFence: `${p}durability:fence`,
     idempotency: (threadId, keyHash) => `${p}idem:${threadId}:${keyHash}`,
+    apiKey: (keyId) => `${p}apikey:${keyId}`,
+    apiKeyIndex: `${p}apikeys`,
+    rateBucket: (kind, subject) => `${p}ratelimit:${kind}:${subject}`,
   };
 }

@@ -1,4 +1,5 @@
 import type { AgentMem } from './agentmem.js';
+import { prepareAuth } from './auth/startup.js';
 import type { Config } from './config.js';
 import type { TextEmbedder } from './embedder/threaded.js';
 import { createApp } from './http/app.js';
@@ -39,6 +40,8 @@ export async function startService(
   const consumer = config.consumerName ?? defaultConsumerName();
   const acquired = new Releasers(log);
   try {
+    const stopInsecureWarning = await prepareAuth(mem.redis, mem.keys, config, log);
+    acquired.add('insecure-mode warning', async () => stopInsecureWarning());
     const ingest = new Ingest(mem.redis, mem.keys, config, mem.durability);
     const waiter = new TurnWaiter(mem.redis, mem.keys, mem.longTerm, mem.durability);
     acquired.add('turn waiter', () => waiter.close());

@@ -43,10 +43,18 @@ describe('appendTurn-1.lua', () => {
 describe('upsertSession-1.lua', () => {
   it('creates with defaults once, then only sets the given fields', async () => {
     const key = t.keys.session('lua000000004');
-    expect(await t.redis.upsertSession(key, 'lua000000004', 'alice', 'bot', 60)).toBe(1);
-    expect(await t.redis.upsertSession(key, 'lua000000004', 'mallory', 'x', 60, 'goal', 'g1')).toBe(0);
+    expect(await t.redis.upsertSession(key, 'lua000000004', 'alice', 'bot', 60, '')).toBe(1);
+    expect(await t.redis.upsertSession(key, 'lua000000004', 'mallory', 'x', 60, '', 'goal', 'g1')).toBe(0);
     const hash = await t.redis.hgetall(key);
     expect(hash).toMatchObject({ thread_id: 'lua000000004', user: 'alice', agent: 'bot', goal: 'g1', turn_count: '0', recent_turns: '[]' });
+  });
+
+  it("with the owner check, refuses another user's thread (case-insensitively the same user is the owner)", async () => {
+    const key = t.keys.session('lua000000005');
+    expect(await t.redis.upsertSession(key, 'lua000000005', 'alice', 'bot', 60, '1', 'goal', 'mine')).toBe(1);
+    expect(await t.redis.upsertSession(key, 'lua000000005', 'bob', 'bot', 60, '1', 'goal', 'stolen')).toBe(-3);
+    expect(await t.redis.upsertSession(key, 'lua000000005', 'ALICE', 'bot', 60, '1', 'goal', 'still mine')).toBe(0);
+    expect(await t.redis.hget(key, 'goal')).toBe('still mine');
   });
 });
 
@@ -72,7 +80,7 @@ describe('acceptTurn-6.lua', () => {
     t.redis.acceptTurn(
       t.keys.session('acc000000001'), t.keys.ingestStream, t.keys.events('acc000000001'), t.keys.turn(turnId), t.keys.idempotency('acc000000001', idem ?? ''),
       t.keys.rememberStream,
-      'acc000000001', 'u', 'a', 'user', `content of ${turnId}`, 20, 60, turnId, 'ns', 'episodic', 5, 0.55, 1000, 600, idem === null ? '0' : '1', maxBacklog,
+      'acc000000001', 'u', 'a', 'user', `content of ${turnId}`, 20, 60, turnId, 'ns', 'episodic', 5, 0.55, 1000, 600, idem === null ? '0' : '1', maxBacklog, '', '',
     );
 
   it('appends, queues and logs in one step; replays an idempotency key; refuses past the backlog bound without writing', async () => {
@@ -107,6 +115,14 @@ describe('mergeMemories-3.lua and releaseLock-1.lua', () => {
     expect(await t.redis.mergeMemories(t.keys.memory('cccccccccccc'), t.keys.memory('dddddddddddd'), t.keys.memoryLog, 'cccccccccccc', 'dddddddddddd', 0.01, 100)).toBe(-1);
     expect(await t.redis.call('JSON.GET', t.keys.memory('cccccccccccc'), '$.hit_count')).toBe('[2]');
     expect(await t.redis.exists(t.keys.memoryLog)).toBe(0);
+  });
+
+  it("logs a merge with the survivor's scope, so event streams can deliver it to that scope's keys only", async () => {
+    await t.redis.writeMemory(t.keys.memory('eeeeeeeeeeee'), JSON.stringify({ user: 'alice', namespace: 'work', hit_count: 1 }), 0);
+    await t.redis.writeMemory(t.keys.memory('ffffffffffff'), JSON.stringify({ user: 'alice', namespace: 'work', hit_count: 0 }), 0);
+    expect(await t.redis.mergeMemories(t.keys.memory('eeeeeeeeeeee'), t.keys.memory('ffffffffffff'), t.keys.memoryLog, 'eeeeeeeeeeee', 'ffffffffffff', 0.01, 100)).toBe(2);
+    const [[, fields]] = (await t.redis.xrange(t.keys.memoryLog, '-', '+')) as [string, string[]][];
+    expect(JSON.parse(fields[3] as string)).toEqual({ survivor: 'eeeeeeeeeeee', merged: 'ffffffffffff', distance: 0.01, hit_count: 2, user: 'alice', namespace: 'work' });
   });
 
   it('releases or extends a lock only for the token that holds it', async () => {

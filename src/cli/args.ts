@@ -9,7 +9,9 @@ export interface Command {
   settings?: readonly (keyof Config)[];
   /** Boolean flags of the command itself (not settings), with their help. */
   switches?: Readonly<Record<string, string>>;
-  run(config: Config, positionals: string[], switches: Readonly<Record<string, boolean>>): Promise<number>;
+  /** Flags of the command itself that take a value (`multiple`: may be given more than once), with their help. */
+  options?: Readonly<Record<string, { help: string; multiple?: boolean }>>;
+  run(config: Config, positionals: string[], switches: Readonly<Record<string, boolean>>, options: Readonly<Record<string, string[]>>): Promise<number>;
 }
 
 function settingsOf(command: Command): typeof SETTINGS[number][] {
@@ -18,21 +20,28 @@ function settingsOf(command: Command): typeof SETTINGS[number][] {
 
 export function parseCommandArgs(
   command: Command, argv: string[],
-): { help: boolean; config: Config; positionals: string[]; switches: Record<string, boolean> } {
+): { help: boolean; config: Config; positionals: string[]; switches: Record<string, boolean>; options: Record<string, string[]> } {
   const options: ParseArgsConfig['options'] = { help: { type: 'boolean', short: 'h' } };
   for (const s of settingsOf(command)) options[s.flag] = { type: typeof s.defaultValue === 'boolean' ? 'boolean' : 'string' };
   const switchNames = Object.keys(command.switches ?? {});
   for (const name of switchNames) options[name] = { type: 'boolean' };
+  const optionNames = Object.keys(command.options ?? {});
+  for (const [name, o] of Object.entries(command.options ?? {})) options[name] = { type: 'string', multiple: o.multiple === true };
   const { values, positionals } = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   const help = values.help === true;
   const switches = Object.fromEntries(switchNames.map((name) => [name, values[name] === true]));
-  const flags = Object.fromEntries(Object.entries(values).filter(([k]) => k !== 'help' && !switchNames.includes(k))) as Record<string, string | boolean>;
-  return { help, config: help ? { ...DEFAULT_CONFIG } : loadConfig(process.env, flags), positionals, switches };
+  const own = Object.fromEntries(optionNames.flatMap((name) => {
+    const value = values[name];
+    return value === undefined ? [] : [[name, (Array.isArray(value) ? value : [value]).map(String)]];
+  }));
+  const flags = Object.fromEntries(Object.entries(values).filter(([k]) => k !== 'help' && !switchNames.includes(k) && !optionNames.includes(k))) as Record<string, string | boolean>;
+  return { help, config: help ? { ...DEFAULT_CONFIG } : loadConfig(process.env, flags), positionals, switches, options: own };
 }
 
 export function commandHelp(command: Command): string {
   const lines = [`Usage: ${command.usage}`, '', command.summary];
   for (const [name, help] of Object.entries(command.switches ?? {})) lines.push(`  --${name.padEnd(32)} ${help}`);
+  for (const [name, o] of Object.entries(command.options ?? {})) lines.push(`  ${`--${name} <value>`.padEnd(34)} ${o.help}${o.multiple ? ' (may be repeated)' : ''}`);
   const settings = settingsOf(command);
   if (settings.length > 0) {
     lines.push('', 'Options (each also read from its environment variable):');

@@ -3,12 +3,13 @@ import { ValidationError } from '../errors.js';
 import { commandHelp, parseCommandArgs, type Command } from './args.js';
 import { consolidateCommand } from './consolidate.js';
 import { embedCommand } from './embed.js';
+import { keysCommand } from './keys.js';
 import { provisionCommand } from './provision.js';
 import { redisCommand } from './redis.js';
 import { serveCommand } from './serve.js';
 import { workerCommand } from './worker.js';
 
-const COMMANDS: readonly Command[] = [serveCommand, workerCommand, consolidateCommand, redisCommand, embedCommand, provisionCommand];
+const COMMANDS: readonly Command[] = [serveCommand, workerCommand, consolidateCommand, keysCommand, redisCommand, embedCommand, provisionCommand];
 
 function mainHelp(): string {
   return [
@@ -45,7 +46,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(commandHelp(command) + '\n');
     return 0;
   }
-  return command.run(parsed.config, parsed.positionals, parsed.switches);
+  return command.run(parsed.config, parsed.positionals, parsed.switches, parsed.options);
 }
 
 main(process.argv.slice(2)).then(

@@ -4,6 +4,7 @@ import type { TextEmbedder } from '../embedder/threaded.js';
 import { createLogger, type Logger } from '../log.js';
 import { DEFAULT_SCOPE, seedMemories } from '../memory/seed.js';
 import { startService, type RunningService } from '../service.js';
+import { checkAuthMode } from '../auth/mode.js';
 import type { Command } from './args.js';
 import { shutDownWithin, untilSignal } from './signals.js';
 
@@ -12,6 +13,8 @@ export const serveCommand: Command = {
   summary: 'Run agentmem: Redis (embedded unless REDIS_URL), the model, the index, the seed memories, the HTTP API and both pipeline workers.',
   usage: 'agentmem serve [options]',
   async run(config) {
+    // Before Redis and the model: a listener that must not start fails at once.
+    checkAuthMode(config);
     const log = createLogger(config.logLevel);
     const stopRequested = untilSignal(log);
     // Without workers the process embeds only /v1/recall queries, one text at a time: one session

@@ -1,5 +1,12 @@
+import { readdirSync } from 'node:fs';
+import { join, sep } from 'node:path';
 import express, { type ErrorRequestHandler, type Express, type Request } from 'express';
 import type { Redis } from 'ioredis';
+import { authenticate, principalOf } from '../auth/authenticate.js';
+import { ApiKeyStore, parseNewKey } from '../auth/key-store.js';
+import { allUsers, inScope, mayActAs, requireRole, resolveScope, type Principal } from '../auth/principal.js';
+import { RateLimiter } from '../auth/rate-limit.js';
+import { keyField, keyTag, memoryEventFilter, threadEventFilter, turnVisible } from '../auth/visibility.js';
 import type { Config } from '../config.js';
 import type { TextEmbedder } from '../embedder/threaded.js';
 import { BacklogFullError, DurabilityError, ValidationError } from '../errors.js';
@@ -54,11 +61,6 @@ function body(req: Request): Record<string, unknown> {
   return req.body as Record<string, unknown>;
 }
 
-function queryString(req: Request, name: string, fallback: string): unknown {
-  const value = req.query[name];
-  return value === undefined ? fallback : value;
-}
-
 function queryInt(req: Request, name: string, fallback: number, max: number): number {
   const raw = req.query[name];
   if (raw === undefined) return fallback;
@@ -76,7 +78,15 @@ export function createApp(deps: ApiDeps): Express {
   const { redis, keys, working, longTerm, events, embedder, ingest, waiter, fanout, durability, config, log, metrics } = deps;
   const app = express();
   app.disable('x-powered-by');
+  const apiKeys = new ApiKeyStore(redis, keys);
+  const metricsOpen = config.auth !== 'keys' || config.metricsPublic;
+  const staticFiles = webFiles();
+  // Open without a key: liveness, readiness, the page (it asks for a key), /metrics if so configured.
+  const open = (req: Request): boolean =>
+    req.path === '/healthz' || req.path === '/readyz' || (metricsOpen && req.path === '/metrics') ||
+    ((req.method === 'GET' || req.method === 'HEAD') && staticFiles.has(req.path));
   app.use(requestGuards);
+  app.use(authenticate({ config, store: apiKeys, limiter: new RateLimiter(redis, keys), log }, open));
   app.use(express.json({ limit: config.maxBodyBytes, inflate: false, verify: verifyJsonBody }));
 
   app.get('/healthz', (_req, res) => {
@@ -85,23 +95,36 @@ export function createApp(deps: ApiDeps): Express {
 
   // The app is built only after the model has loaded; it can still lose it (an embedder thread dies).
   app.get('/readyz', route(readiness({ redis, keys, longTerm, embedder, workers: deps.workers, durability })));
-  app.get('/metrics', route(metricsHandler(metrics)));
+  const serveMetrics = metricsHandler(metrics);
+  app.get('/metrics', route(async (req, res) => {
+    if (!metricsOpen) requireRole(principalOf(res), 'admin');
+    await serveMetrics(req, res);
+  }));
+
+  app.get('/v1/whoami', (_req, res) => {
+    const p = principalOf(res);
+    res.json({ auth: p.auth, key_id: p.keyId, name: p.name, role: p.role, users: p.users, namespaces: p.namespaces, expires_ts: p.expiresTs });
+  });
 
   app.post('/v1/threads', route(async (req, res) => {
+    const p = principalOf(res);
+    requireRole(p, 'write');
     const b = req.body === undefined ? {} : body(req);
-    const user = v.scopeValue(b.user ?? 'default', 'user');
-    const namespace = v.scopeValue(b.namespace ?? 'default', 'namespace');
+    const { user, namespace } = resolveScope(p, b);
     const agent = v.scopeValue(b.agent ?? 'default', 'agent');
     const threadId = v.newId();
     await working.start(threadId, { user, agent });
-    await events.record(threadId, 'thread_started', `user=${user} namespace=${namespace}`);
+    await events.record(threadId, 'thread_started', `user=${user} namespace=${namespace}${keyTag(p)}`);
     res.status(201).json({ thread_id: threadId });
   }));
 
   app.post('/v1/threads/:thread_id/turns', route(async (req, res) => {
-    const turn = parseTurnInput(param(req, 'thread_id'), body(req), config);
+    const p = principalOf(res);
+    requireRole(p, 'write');
+    const b = body(req);
+    const turn = { ...parseTurnInput(param(req, 'thread_id'), b, config), ...resolveScope(p, b) };
     const waitMs = queryInt(req, 'wait', 0, MAX_WAIT_MS);
-    const accepted = await ingest.accept(turn, req.header('Idempotency-Key')).catch((err: unknown) => {
+    const accepted = await ingest.accept(turn, req.header('Idempotency-Key'), { exclusive: !allUsers(p), keyId: p.keyId }).catch((err: unknown) => {
       if (err instanceof BacklogFullError) metrics.turnsIngested.inc({ result: 'rejected' });
       throw err;
     });
@@ -123,57 +146,76 @@ export function createApp(deps: ApiDeps): Express {
   }));
 
   app.get('/v1/turns/:turn_id', route(async (req, res) => {
-    const turn = await readTurn(redis, keys, longTerm, param(req, 'turn_id'));
-    if (!turn) throw new NotFound('turn', param(req, 'turn_id'));
+    const turnId = v.memoryId(param(req, 'turn_id'), 'turn_id');
+    const turn = (await turnVisible(redis, keys, principalOf(res), turnId)) ? await readTurn(redis, keys, longTerm, turnId) : null;
+    if (!turn) throw new NotFound('turn', turnId);
     res.json(turn);
   }));
 
-  app.get('/v1/threads/:thread_id', route(async (req, res) => {
+  /** A thread's state if the principal may see it (its owner is one of the key's users); else, as for a missing thread, 404. */
+  const visibleThread = async (req: Request, p: Principal) => {
     const threadId = v.threadId(param(req, 'thread_id'));
     const state = await working.load(threadId);
-    if (!state) throw new NotFound('thread', threadId);
-    res.json(state);
+    if (!state || !mayActAs(p, state.user)) throw new NotFound('thread', threadId);
+    return state;
+  };
+
+  app.get('/v1/threads/:thread_id', route(async (req, res) => {
+    res.json(await visibleThread(req, principalOf(res)));
   }));
 
   app.put('/v1/threads/:thread_id', route(async (req, res) => {
+    const p = principalOf(res);
+    requireRole(p, 'write');
     const threadId = v.threadId(param(req, 'thread_id'));
     const b = body(req);
     if (b.goal === undefined && b.scratchpad === undefined) throw new ValidationError('body', 'give goal, scratchpad or both');
     const goal = b.goal === undefined ? undefined : v.optionalText(b.goal, 'goal');
     const scratchpad = b.scratchpad === undefined ? undefined : v.optionalText(b.scratchpad, 'scratchpad');
+    // With a key, only an existing thread of the key's users (checked again, atomically, by the write).
+    const owner = allUsers(p) ? {} : { user: (await visibleThread(req, p)).user, exclusive: true };
     if (goal !== undefined) {
-      await working.setGoal(threadId, goal);
+      await working.setGoal(threadId, goal, owner);
       await events.record(threadId, 'goal_set', goal);
     }
-    if (scratchpad !== undefined) await working.setScratchpad(threadId, scratchpad);
+    if (scratchpad !== undefined) await working.setScratchpad(threadId, scratchpad, owner);
     res.json(await working.load(threadId));
   }));
 
   app.get('/v1/threads/:thread_id/events', route(async (req, res) => {
+    const p = principalOf(res);
     const threadId = v.threadId(param(req, 'thread_id'));
-    await streamEvents(redis, fanout, keys.events(threadId), threadId, req, res);
+    // With a key, a thread that does not exist (yet) is a 404 as another user's is: following an
+    // id before it exists would show whoever creates it.
+    if (!allUsers(p)) await visibleThread(req, p);
+    await streamEvents(redis, fanout, keys.events(threadId), threadId, req, res, threadEventFilter(p));
   }));
 
   app.get('/v1/memories/events', route(async (req, res) => {
-    await streamEvents(redis, fanout, keys.memoryLog, 'memories', req, res);
+    await streamEvents(redis, fanout, keys.memoryLog, 'memories', req, res, memoryEventFilter(principalOf(res)));
   }));
 
   app.get('/v1/memories', route(async (req, res) => {
-    const scope = { user: queryString(req, 'user', 'default') as string, namespace: queryString(req, 'namespace', 'default') as string };
+    const scope = resolveScope(principalOf(res), { user: req.query.user, namespace: req.query.namespace });
     const limit = queryInt(req, 'limit', 200, 10_000);
     res.json({ memories: await longTerm.list(scope, Math.max(limit, 1)) });
   }));
 
   app.delete('/v1/memories/:memory_id', route(async (req, res) => {
+    const p = principalOf(res);
+    requireRole(p, 'write');
     const memoryId = v.memoryId(param(req, 'memory_id'));
-    if (!(await longTerm.delete(memoryId))) throw new NotFound('memory', memoryId);
+    // Another tenant's memory is answered as a missing one: 404, never a 403 that confirms it exists.
+    const memory = await longTerm.get(memoryId);
+    if (!memory || !inScope(p, memory)) throw new NotFound('memory', memoryId);
+    if (!(await longTerm.delete(memoryId, { user: memory.user, namespace: memory.namespace, ...keyField(p) }))) throw new NotFound('memory', memoryId);
     res.json({ deleted: true, memory_id: memoryId });
   }));
 
   app.post('/v1/recall', route(async (req, res) => {
     const b = body(req);
     const text = v.memoryText(b.text, 'text');
-    const scope = { user: v.scopeValue(b.user ?? 'default', 'user'), namespace: v.scopeValue(b.namespace ?? 'default', 'namespace') };
+    const scope = resolveScope(principalOf(res), b);
     const k = v.positiveInt(b.k ?? config.recallK, 'k', 100);
     const threshold = v.distanceThreshold(b.threshold ?? config.recallThreshold, 'threshold');
     const t0 = performance.now();
@@ -184,11 +226,35 @@ export function createApp(deps: ApiDeps): Express {
   }));
 
   app.get('/v1/deadletter', route(async (req, res) => {
+    requireRole(principalOf(res), 'admin');
     const count = queryInt(req, 'count', 100, 1000);
     const entries = await redis.xrevrange(keys.deadLetterStream, '+', '-', 'COUNT', Math.max(count, 1));
     res.json({
       entries: entries.map(([id, flat]) => ({ id, ...Object.fromEntries(pairs(flat)) })),
     });
+  }));
+
+  app.post('/v1/keys', route(async (req, res) => {
+    const p = principalOf(res);
+    requireRole(p, 'admin');
+    const { token, key } = await apiKeys.create(parseNewKey(body(req)));
+    log.info('keys.created', { ...key, by_key_id: p.keyId });
+    res.status(201).json({ key: token, ...key });
+  }));
+
+  app.get('/v1/keys', route(async (_req, res) => {
+    requireRole(principalOf(res), 'admin');
+    res.json({ keys: await apiKeys.list() });
+  }));
+
+  app.delete('/v1/keys/:key_id', route(async (req, res) => {
+    const p = principalOf(res);
+    requireRole(p, 'admin');
+    const keyId = param(req, 'key_id');
+    const outcome = await apiKeys.revoke(keyId);
+    if (outcome === 'not found') throw new NotFound('key', keyId);
+    log.info('keys.revoked', { key_id: keyId, by_key_id: p.keyId, outcome });
+    res.json({ key_id: keyId, revoked: true });
   }));
 
   app.use(legacyRoutes(deps));
@@ -197,6 +263,15 @@ export function createApp(deps: ApiDeps): Express {
   app.use((req, _res, next) => next(new NotFound('route', `${req.method} ${req.path}`)));
   app.use(errorHandler(log, metrics));
   return app;
+}
+
+/** The page's files as request paths (`/`, `/app.js`, ...): served without a key, so the page can ask for one. */
+function webFiles(): Set<string> {
+  const files = new Set<string>(['/']);
+  for (const entry of readdirSync(WEB_DIR, { recursive: true, withFileTypes: true })) {
+    if (entry.isFile()) files.add('/' + join(entry.parentPath, entry.name).slice(WEB_DIR.length + 1).split(sep).join('/'));
+  }
+  return files;
 }
 
 /** What /readyz looks at. */

@@ -1,6 +1,9 @@
-import express, { type Request, type Router } from 'express';
+import express, { type Request, type Response, type Router } from 'express';
+import { principalOf } from '../auth/authenticate.js';
+import { allUsers, inScope, mayActAs, requireRole, resolveScope, type Principal } from '../auth/principal.js';
+import { keyField, keyTag } from '../auth/visibility.js';
 import { ValidationError } from '../errors.js';
-import { DEFAULT_SCOPE, seedMemories } from '../memory/seed.js';
+import { seedMemories } from '../memory/seed.js';
 import { parseTurnInput } from '../pipeline/ingest.js';
 import * as v from '../validate.js';
 import type { ApiDeps } from './app.js';
@@ -41,42 +44,64 @@ function formBody(req: Request): Record<string, unknown> {
  *
  * Legacy behaviour, kept on purpose: a request without `thread_id` uses one default thread per
  * process, which /new_thread replaces — shared by every such client, as in the demos. The /v1 API
- * never keeps a current thread.
+ * never keeps a current thread. With API keys, each key has its own default thread (created on
+ * first use, owned by the key's user), and every route acts within the key's scope.
  */
 export function legacyRoutes(deps: ApiDeps): Router {
   const { keys, working, longTerm, events, embedder, ingest, waiter, config } = deps;
-  let defaultThread = v.newId();
-  const threadOf = (req: Request): string => v.threadId(field(req, 'thread_id', defaultThread));
-  const scopeOf = (req: Request) => ({
-    user: v.scopeValue(field(req, 'user', DEFAULT_SCOPE.user), 'user'),
-    namespace: v.scopeValue(field(req, 'namespace', DEFAULT_SCOPE.namespace), 'namespace'),
-  });
+  /** Default thread per key id ('' without keys); bounded by the number of keys. */
+  const defaultThreads = new Map<string, string>();
+  const principalKey = (p: Principal): string => p.keyId ?? '';
+  const defaultThreadOf = (p: Principal): string => {
+    let id = defaultThreads.get(principalKey(p));
+    if (id === undefined) defaultThreads.set(principalKey(p), (id = v.newId()));
+    return id;
+  };
+  const threadOf = (req: Request, p: Principal): string => v.threadId(field(req, 'thread_id', '') || defaultThreadOf(p));
+  const scopeOf = (req: Request, p: Principal) => resolveScope(p, { user: field(req, 'user', '') || undefined, namespace: field(req, 'namespace', '') || undefined });
+  /** Starts a thread owned by `user` and logs it (thread_started is what ends another user's open stream of a reused id). */
+  const startThread = async (threadId: string, p: Principal, scope: { user: string; namespace: string }): Promise<void> => {
+    const { created } = await working.start(threadId, { user: scope.user, exclusive: !allUsers(p) });
+    if (created) await events.record(threadId, 'thread_started', `user=${scope.user} namespace=${scope.namespace}${keyTag(p)}`);
+  };
+  const writer = (res: Response): Principal => {
+    const p = principalOf(res);
+    requireRole(p, 'write');
+    return p;
+  };
 
   const router = express.Router();
   router.use(express.urlencoded({ extended: false, limit: config.maxBodyBytes, inflate: false, verify: verifyFormBody }));
 
   router.get('/state', route(async (req, res) => {
-    const scope = scopeOf(req);
-    const threadId = threadOf(req);
-    const [info, session, memories, recent] = await Promise.all([
+    const p = principalOf(res);
+    const scope = scopeOf(req, p);
+    const threadId = threadOf(req, p);
+    // With keys, the key's default thread exists from the start, so the page can follow its events.
+    if (!allUsers(p) && field(req, 'thread_id', '') === '' && p.role !== 'read') await startThread(threadId, p, scope);
+    const [info, loaded, memories, recent] = await Promise.all([
       longTerm.indexInfo(), working.load(threadId), longTerm.list(scope, 200), events.recent(threadId, 20),
     ]);
+    // Another user's thread reads as a missing one: no session, no events.
+    const visible = loaded !== null && mayActAs(p, loaded.user);
+    const session = visible ? loaded : null;
     res.json({
       index: {
         num_docs: info.numDocs, indexing_failures: info.indexingFailures, index_name: keys.indexName, model: embedder.modelId,
         session_ttl_seconds: config.sessionTtlSeconds, dedup_threshold: config.dedupThreshold,
         default_recall_threshold: config.recallThreshold, stack_label: STACK_LABEL,
       },
-      thread_id: threadId, session, memories, events: recent, recalled: [],
+      thread_id: threadId, session, memories, events: visible || allUsers(p) ? recent : [], recalled: [],
     });
   }));
 
   router.post('/turn', route(async (req, res) => {
-    const threadId = threadOf(req);
-    const scope = scopeOf(req);
+    const p = writer(res);
+    const threadId = threadOf(req, p);
+    const scope = scopeOf(req, p);
     if (field(req, 'action', 'turn') === 'goal') {
       const goal = v.optionalText(field(req, 'text', ''), 'text');
-      await working.setGoal(threadId, goal, { user: scope.user });
+      await working.setGoal(threadId, goal, { user: scope.user, exclusive: !allUsers(p) });
       await events.record(threadId, 'goal_set', goal);
       res.json({ thread_id: threadId, goal });
       return;
@@ -87,7 +112,7 @@ export function legacyRoutes(deps: ApiDeps): Router {
       content: field(req, 'text', ''), role: field(req, 'role', 'user'), remember: field(req, 'kind', 'episodic'),
       user: scope.user, namespace: scope.namespace, threshold: Math.min(2, Math.max(0, rawThreshold)),
     }, config);
-    const accepted = await ingest.accept(turn);
+    const accepted = await ingest.accept(turn, undefined, { exclusive: !allUsers(p), keyId: p.keyId });
     const result = await waiter.waitFor(accepted.turnId, SYNC_WAIT_MS);
     if (result?.status === 'queued' && waiter.isDraining) {
       // Shutting down: the turn is accepted and will finish; an error here would invite a duplicate retry.
@@ -114,23 +139,29 @@ export function legacyRoutes(deps: ApiDeps): Router {
   }));
 
   router.post('/new_thread', route(async (req, res) => {
-    const scope = scopeOf(req);
-    defaultThread = v.newId();
-    await working.start(defaultThread, { user: scope.user });
-    await events.record(defaultThread, 'thread_started', `user=${scope.user} namespace=${scope.namespace}`);
-    res.json({ thread_id: defaultThread });
+    const p = writer(res);
+    const scope = scopeOf(req, p);
+    const threadId = v.newId();
+    defaultThreads.set(principalKey(p), threadId);
+    await startThread(threadId, p, scope);
+    res.json({ thread_id: threadId });
   }));
 
   router.post('/reset', route(async (req, res) => {
-    const scope = scopeOf(req);
-    await longTerm.clearScope(scope);
+    const p = writer(res);
+    const scope = scopeOf(req, p);
+    await longTerm.clearScope(scope, keyField(p));
     const seeded = await seedMemories(longTerm, embedder, scope);
     res.json({ seeded: seeded.filter((r) => r.written).length });
   }));
 
   router.post('/drop_memory', route(async (req, res) => {
+    const p = writer(res);
     const memoryId = v.memoryId(field(req, 'memory_id', ''), 'memory_id');
-    res.json({ deleted: await longTerm.delete(memoryId), memory_id: memoryId });
+    // Another tenant's memory is answered as a missing one.
+    const memory = await longTerm.get(memoryId);
+    const deleted = memory !== null && inScope(p, memory) && (await longTerm.delete(memoryId, { user: memory.user, namespace: memory.namespace, ...keyField(p) }));
+    res.json({ deleted, memory_id: memoryId });
   }));
 
   return router;

@@ -1,6 +1,6 @@
 import type { Request, Response } from 'express';
 import type { Redis } from 'ioredis';
-import { toEventRecord } from '../memory/events.js';
+import { toEventRecord, type EventRecord } from '../memory/events.js';
 import { compareStreamIds, type StreamFanout } from '../redis/stream-fanout.js';
 import * as v from '../validate.js';
 
@@ -16,7 +16,15 @@ const KEEP_ALIVE_MS = 15_000;
  * blocking read (StreamFanout); a client that goes away is dropped from it at once, and one whose
  * stream Redis refuses to read is sent a `stream_error` event and ended.
  */
-export async function streamEvents(redis: Redis, fanout: StreamFanout, streamKey: string, threadId: string, req: Request, res: Response): Promise<void> {
+/**
+ * What to do with one event for this client: send it, leave it out (outside the client's scope),
+ * or end the stream before it (the stream is no longer the client's).
+ */
+export type EventFilter = (event: EventRecord) => 'send' | 'skip' | 'end';
+
+export async function streamEvents(
+  redis: Redis, fanout: StreamFanout, streamKey: string, threadId: string, req: Request, res: Response, filter: EventFilter = () => 'send',
+): Promise<void> {
   const requested = requestedCursor(req);
   let gone = false;
   req.once('close', () => (gone = true));
@@ -43,7 +51,18 @@ export async function streamEvents(redis: Redis, fanout: StreamFanout, streamKey
     cursor,
     (entries) => {
       if (res.writableEnded) return;
-      res.write(entries.map(([id, fields]) => `id: ${id}\ndata: ${JSON.stringify(toEventRecord(threadId, id, fields))}\n\n`).join(''));
+      let out = '';
+      for (const [id, fields] of entries) {
+        const event = toEventRecord(threadId, id, fields);
+        const verdict = filter(event);
+        if (verdict === 'end') {
+          clearInterval(keepAlive);
+          res.end(out);
+          return;
+        }
+        if (verdict === 'send') out += `id: ${id}\ndata: ${JSON.stringify(event)}\n\n`;
+      }
+      if (out !== '') res.write(out);
     },
     () => {
       clearInterval(keepAlive);

@@ -20,12 +20,19 @@
     ARGV[16] backlog bound: refuse when the two pipeline streams together already hold this many
              entries (processed entries are deleted, so a stream's length is its backlog; counting
              both stages keeps the bound when one stage has no live worker)
+    ARGV[17] "1" to refuse a thread that exists with another owner (its `user`, compared
+             ASCII-case-insensitively as the index compares TAGs); "" to append whoever owns it
+    ARGV[18] id of the API key that sent the turn, "" without one (provenance: kept on the turn
+             hash, the ingest entry and the turn_accepted / thread_started events)
 
   Output:
     { 1, turn_id, turn_count, stream_id }  accepted
     { 0, turn_id }                         a retry with a known Idempotency-Key: the first turn_id
     -1                                     the session's recent_turns is not a JSON array
     -2                                     backlog full (nothing written)
+    -3                                     the thread belongs to another user (nothing written; checked
+                                           before the Idempotency-Key, which must not answer for a thread
+                                           the caller cannot see)
 
   Events: thread_started (when the session is created), turn_accepted. The event stream gets the
   session's TTL.
@@ -39,6 +46,12 @@ local threadId, user, agent, role, content = ARGV[1], ARGV[2], ARGV[3], ARGV[4],
 local window, sessionTtl, turnId, namespace = tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8], ARGV[9]
 local remember, k, threshold, eventsMaxLen = ARGV[10], ARGV[11], ARGV[12], ARGV[13]
 local turnTtl, useIdem, maxBacklog = tonumber(ARGV[14]), ARGV[15] == '1', tonumber(ARGV[16])
+local checkOwner, keyId = ARGV[17] == '1', ARGV[18]
+
+if checkOwner then
+  local owner = redis.call('HGET', sessionKey, 'user')
+  if owner and string.lower(owner) ~= string.lower(user) then return -3 end
+end
 
 if useIdem then
   local known = redis.call('GET', idemKey)
@@ -53,15 +66,20 @@ if count < 0 then return count end
 local streamId = redis.call('XADD', ingestKey, '*',
   'turn_id', turnId, 'thread_id', threadId, 'user', user, 'namespace', namespace,
   'role', role, 'content', content, 'remember', remember, 'k', k, 'threshold', threshold,
-  'accepted_ts', ts)
+  'accepted_ts', ts, 'key_id', keyId)
 
 redis.call('HSET', turnKey, 'turn_id', turnId, 'thread_id', threadId, 'status', 'queued',
-  'remember', remember, 'turn_count', count, 'accepted_ts', ts)
+  'remember', remember, 'turn_count', count, 'accepted_ts', ts, 'user', user, 'namespace', namespace)
+if keyId ~= '' then redis.call('HSET', turnKey, 'key_id', keyId) end
 redis.call('EXPIRE', turnKey, turnTtl)
 if useIdem then redis.call('SET', idemKey, turnId, 'EX', turnTtl) end
 
 if created == 1 then
-  logEvent(eventsKey, eventsMaxLen, sessionTtl, 'thread_started', 'user=' .. user .. ' namespace=' .. namespace, ts)
+  local started = 'user=' .. user .. ' namespace=' .. namespace
+  if keyId ~= '' then started = started .. ' key_id=' .. keyId end
+  logEvent(eventsKey, eventsMaxLen, sessionTtl, 'thread_started', started, ts)
 end
-logEvent(eventsKey, eventsMaxLen, sessionTtl, 'turn_accepted', cjson.encode({ turn_id = turnId, role = role, turn_count = count }), ts)
+local accepted = { turn_id = turnId, role = role, turn_count = count }
+if keyId ~= '' then accepted.key_id = keyId end
+logEvent(eventsKey, eventsMaxLen, sessionTtl, 'turn_accepted', cjson.encode(accepted), ts)
 return { 1, turnId, count, streamId }

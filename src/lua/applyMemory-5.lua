@@ -17,7 +17,8 @@
     ARGV[9]  event detail (`wrote <id> as <kind>` or `deduped onto <id>`)
     ARGV[10] event stream MAXLEN ~  ARGV[11] channel announcing finished turns
     ARGV[12] turn_id                ARGV[13] turn hash TTL (s)
-    ARGV[14] memory log entry detail, JSON
+    ARGV[14] memory log entry detail, JSON object; the id of the API key that sent the turn,
+             if the turn hash names one, is added as key_id (provenance)
     ARGV[15] event stream TTL (s): the session's
 
   Output:
@@ -57,8 +58,15 @@ local ts = nowTs()
 redis.call('HSET', turnKey, 'memory', ARGV[6], 'remember_ms', ARGV[7], 'status', 'done', 'done_ts', ts)
 redis.call('EXPIRE', turnKey, turnTtl)
 logEvent(eventsKey, eventsMaxLen, tonumber(ARGV[15]), 'turn_appended:' .. ARGV[8], ARGV[9], ts)
+local logDetail = ARGV[14]
+local keyId = redis.call('HGET', turnKey, 'key_id')
+if keyId then
+  local detail = cjson.decode(logDetail)
+  detail.key_id = keyId
+  logDetail = cjson.encode(detail)
+end
 redis.call('XADD', memoryLogKey, 'MAXLEN', '~', 10000, '*',
-  'action', mode == 'bump' and 'memory_deduped' or 'memory_written', 'detail', ARGV[14], 'ts', ts)
+  'action', mode == 'bump' and 'memory_deduped' or 'memory_written', 'detail', logDetail, 'ts', ts)
 redis.call('PUBLISH', channel, turnId)
 ack()
 return 1

@@ -13,7 +13,8 @@
   Output:
     hit_count of the survivor after the merge, or -1 when either memory no longer exists.
 
-  Events: memory_consolidated (detail: JSON {survivor, merged, distance, hit_count}).
+  Events: memory_consolidated (detail: JSON {survivor, merged, distance, hit_count, user,
+  namespace}; the survivor's scope, so event streams can deliver it only to keys of that scope).
 ]]
 -- @include nowTs
 
@@ -36,7 +37,9 @@ if survivorTtl >= 0 then
 end
 redis.call('DEL', duplicateKey)
 
+local scope = cjson.decode(redis.call('JSON.GET', survivorKey, '$.user', '$.namespace'))
 redis.call('XADD', logKey, 'MAXLEN', '~', ARGV[4], '*', 'action', 'memory_consolidated',
-  'detail', cjson.encode({ survivor = ARGV[1], merged = ARGV[2], distance = tonumber(ARGV[3]), hit_count = hits }),
+  'detail', cjson.encode({ survivor = ARGV[1], merged = ARGV[2], distance = tonumber(ARGV[3]), hit_count = hits,
+    user = scope['$.user'][1], namespace = scope['$.namespace'][1] }),
   'ts', nowTs())
 return hits

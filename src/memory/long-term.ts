@@ -183,11 +183,14 @@ export class LongTermMemory {
     };
   }
 
-  /** Deletes one memory; a deletion is logged on the memory log so open pages can drop it too. */
-  async delete(memoryId: string): Promise<boolean> {
+  /**
+   * Deletes one memory; a deletion is logged on the memory log so open pages can drop it too.
+   * `detail` goes into that entry too (its scope, so event streams can filter it; the key id).
+   */
+  async delete(memoryId: string, detail: Record<string, unknown> = {}): Promise<boolean> {
     const id = v.memoryId(memoryId);
     const deleted = (await this.redis.del(this.keys.memory(id))) === 1;
-    if (deleted) await this.logChange('memory_dropped', { memory_id: id });
+    if (deleted) await this.logChange('memory_dropped', { memory_id: id, ...detail });
     return deleted;
   }
 
@@ -196,8 +199,8 @@ export class LongTermMemory {
     await this.redis.xadd(this.keys.memoryLog, 'MAXLEN', '~', 10_000, '*', 'action', action, 'detail', JSON.stringify(detail), 'ts', (Date.now() / 1000).toFixed(3));
   }
 
-  /** Deletes every memory of one user+namespace, and nothing else. Returns how many were deleted. */
-  async clearScope(scopeInput: Scope): Promise<number> {
+  /** Deletes every memory of one user+namespace, and nothing else. Returns how many were deleted. `detail`: extra fields of the log entry (the key id). */
+  async clearScope(scopeInput: Scope, detail: Record<string, unknown> = {}): Promise<number> {
     const scope = checkScope(scopeInput);
     let deleted = 0;
     for (;;) {
@@ -206,7 +209,7 @@ export class LongTermMemory {
       )) as [number, ...string[]];
       const keys = reply.slice(1) as string[];
       if (keys.length === 0) {
-        if (deleted > 0) await this.logChange('scope_cleared', { ...scope, deleted });
+        if (deleted > 0) await this.logChange('scope_cleared', { ...detail, ...scope, deleted });
         return deleted;
       }
       const removed = await this.redis.unlink(...keys);

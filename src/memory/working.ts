@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { ThreadNotVisible } from '../errors.js';
 import type { Keys } from '../keys.js';
 import { loadScripts, throwIfScriptError } from '../redis/scripts.js';
 import * as v from '../validate.js';
@@ -32,6 +33,8 @@ export interface WorkingMemoryOptions {
 export interface SessionOwner {
   user?: string;
   agent?: string;
+  /** Refuse (ThreadNotVisible, nothing written) when the thread exists with another user. */
+  exclusive?: boolean;
 }
 
 /** Working memory: one Hash per thread, every write one atomic script that also refreshes the TTL. */
@@ -96,7 +99,9 @@ export class WorkingMemory {
   private async upsert(threadId: string, owner: SessionOwner, fieldValues: string[]): Promise<number> {
     const id = v.threadId(threadId);
     const { user, agent } = this.owner(owner);
-    return this.redis.upsertSession(this.keys.session(id), id, user, agent, this.options.sessionTtlSeconds, ...fieldValues);
+    const reply = await this.redis.upsertSession(this.keys.session(id), id, user, agent, this.options.sessionTtlSeconds, owner.exclusive ? '1' : '', ...fieldValues);
+    if (reply === -3) throw new ThreadNotVisible(id);
+    return reply;
   }
 }
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config.js';
-import { BacklogFullError, ValidationError } from '../errors.js';
+import { BacklogFullError, ThreadNotVisible, ValidationError } from '../errors.js';
 import type { Keys } from '../keys.js';
 import type { Durability } from '../redis/durability.js';
 import { loadScripts, throwIfScriptError } from '../redis/scripts.js';
@@ -73,7 +73,11 @@ export class Ingest {
     loadScripts(this.writer);
   }
 
-  async accept(turn: TurnInput, idempotencyKey?: string): Promise<Accepted> {
+  /**
+   * `exclusive`: refuse (ThreadNotVisible) a thread that exists with another user. `keyId`: the
+   * API key that sent the turn, recorded as its provenance.
+   */
+  async accept(turn: TurnInput, idempotencyKey?: string, by: { exclusive?: boolean; keyId?: string | null } = {}): Promise<Accepted> {
     if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
       throw new ValidationError('Idempotency-Key', 'must be 1-255 printable ASCII characters');
     }
@@ -84,9 +88,10 @@ export class Ingest {
       this.keys.idempotency(turn.threadId, keyHash), this.keys.rememberStream,
       turn.threadId, turn.user, turn.agent, turn.role, turn.content, this.config.windowSize, this.config.sessionTtlSeconds,
       turnId, turn.namespace, turn.remember, turn.k, turn.threshold, this.config.eventsMaxLen, this.config.turnTtlSeconds,
-      idempotencyKey === undefined ? '0' : '1', this.config.maxBacklog,
+      idempotencyKey === undefined ? '0' : '1', this.config.maxBacklog, by.exclusive ? '1' : '', by.keyId ?? '',
     );
     if (reply === -2) throw new BacklogFullError(1);
+    if (reply === -3) throw new ThreadNotVisible(turn.threadId);
     throwIfScriptError('acceptTurn', reply);
     const [created, id, turnCount] = reply as [number, string, number?];
     // A replay writes nothing, but the turn it found may be another connection's write not yet on disk.

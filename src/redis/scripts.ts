@@ -29,10 +29,13 @@ declare module 'ioredis' {
     recordError(turnKey: string, group: string, message: string): Result<number, Context>;
     mergeMemories(survivorKey: string, duplicateKey: string, logKey: string, survivorId: string, duplicateId: string, distance: number, maxLen: number): Result<number, Context>;
     releaseLock(lockKey: string, token: string, extendMs: number | ''): Result<number, Context>;
+    createKey(keyRecord: string, index: string, keyId: string, dropAt: number | '', ...fieldValues: string[]): Result<0 | 1, Context>;
+    revokeKey(keyRecord: string, revokedTs: string): Result<0 | 1 | 2, Context>;
+    takeToken(bucket: string, capacity: number, ratePerSecond: number): Result<[0 | 1, number], Context>;
   }
 }
 
-export const SCRIPT_NAMES = ['appendTurn', 'upsertSession', 'writeMemory', 'acceptTurn', 'finishRecall', 'applyMemory', 'deadLetter', 'recordError', 'mergeMemories', 'releaseLock'] as const;
+export const SCRIPT_NAMES = ['appendTurn', 'upsertSession', 'writeMemory', 'acceptTurn', 'finishRecall', 'applyMemory', 'deadLetter', 'recordError', 'mergeMemories', 'releaseLock', 'createKey', 'revokeKey', 'takeToken'] as const;
 export type ScriptName = (typeof SCRIPT_NAMES)[number];
 
 /** Negative return codes of the scripts, translated to errors in one place. */
@@ -47,6 +50,9 @@ export const SCRIPT_ERRORS: Record<ScriptName, Record<number, string>> = {
   recordError: {},
   mergeMemories: { [-1]: 'one of the memories no longer exists' },
   releaseLock: {},
+  createKey: {},
+  revokeKey: {},
+  takeToken: {},
 };
 
 const INCLUDE = /^-- @include (\w+)$/gm;

@@ -8,9 +8,9 @@ export interface SseClient {
 }
 
 /** A minimal EventSource over fetch: enough to read `id:` and `data:` lines. */
-export async function openSse(url: string, lastEventId?: string): Promise<SseClient> {
+export async function openSse(url: string, lastEventId?: string, headers: Record<string, string> = {}): Promise<SseClient> {
   const controller = new AbortController();
-  const res = await fetch(url, { signal: controller.signal, headers: lastEventId ? { 'Last-Event-ID': lastEventId } : {} });
+  const res = await fetch(url, { signal: controller.signal, headers: { ...headers, ...(lastEventId ? { 'Last-Event-ID': lastEventId } : {}) } });
   if (!res.ok || !res.body) throw new Error(`SSE ${res.status}`);
   const events: SseClient['events'] = [];
   const waiters = new Set<() => void>();
