@@ -1,10 +1,11 @@
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_CONFIG } from '../src/config.js';
+import { DEFAULT_CONFIG, SETTINGS } from '../src/config.js';
 import { RedisUnreachableError, ValidationError } from '../src/errors.js';
 import { silentLogger } from '../src/log.js';
 import { connectRedis } from '../src/redis/connection.js';
@@ -72,7 +73,13 @@ async function startFleet(redisUrl: string, env: Record<string, string>, apiOnly
     processes.push(spawnAgentmem(['worker', worker], agentmemEnv(redisUrl, { ...common, AGENTMEM_METRICS_PORT: String(metricsPort) })));
   }
   const base = `http://127.0.0.1:${port}`;
-  await Promise.all([base, ...workerPorts.map((p) => `http://127.0.0.1:${p}`)].map((url) => untilStatus(`${url}/readyz`, 200, 120_000)));
+  // A process that cannot start (refused by Redis) exits: fail with its log rather than wait.
+  // (Promise.race handles each of these, so their rejections at the final SIGTERM go unnoticed.)
+  const exited = processes.map(async (p) => {
+    const { code, signal } = await p.exited;
+    throw new Error(`an agentmem process exited (${code ?? signal}) while starting:\n${p.stderr()}`);
+  });
+  await Promise.race([Promise.all([base, ...workerPorts.map((p) => `http://127.0.0.1:${p}`)].map((url) => untilStatus(`${url}/readyz`, 200, 120_000))), ...exited]);
   return { base, processes, workerPorts };
 }
 
@@ -82,8 +89,18 @@ async function stopFleet(fleet: Fleet | undefined): Promise<void> {
   await Promise.all(fleet.processes.map((p) => p.exited));
 }
 
+/**
+ * With #11's API keys in the build, the ACL run also has keys on (their records and rate buckets
+ * live in Redis too), and every request carries the bootstrap admin key.
+ */
+const HAS_API_KEYS = SETTINGS.some((s) => (s.key as string) === 'auth');
+const ADMIN_KEY = `am_${randomBytes(6).toString('hex')}_${randomBytes(32).toString('base64url')}`;
+let token: string | undefined;
+const authorization = (): Record<string, string> => (token ? { authorization: `Bearer ${token}` } : {});
+const get = (url: string, init: RequestInit = {}): Promise<Response> => fetch(url, { ...init, headers: { ...authorization(), ...(init.headers as Record<string, string>) } });
 const post = (url: string, body: unknown): Promise<Response> =>
-  fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(60_000) });
+  get(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(60_000) });
+const sse = (url: string) => openSse(token ? `${url}?access_token=${token}` : url);
 
 interface Turn {
   status: string;
@@ -97,8 +114,8 @@ interface Turn {
  */
 async function exercise(fleet: Fleet, thread: string): Promise<void> {
   const { base } = fleet;
-  const events = await openSse(`${base}/v1/threads/${thread}/events`);
-  const memoryEvents = await openSse(`${base}/v1/memories/events`);
+  const events = await sse(`${base}/v1/threads/${thread}/events`);
+  const memoryEvents = await sse(`${base}/v1/memories/events`);
   try {
     const first = await post(`${base}/v1/threads/${thread}/turns?wait=30000`, { content: 'My favourite tea is a smoky lapsang souchong.', remember: 'semantic' });
     expect(first.status).toBe(200);
@@ -115,9 +132,9 @@ async function exercise(fleet: Fleet, thread: string): Promise<void> {
     expect(third).toMatchObject({ status: 'done', memory: { id: remembered.memory?.id, deduped: true } });
     await events.until((e) => e.filter((x) => x.action === 'recall_ready').length === 3);
 
-    const listed = (await (await fetch(`${base}/v1/memories`)).json()) as { memories: { id: string }[] };
+    const listed = (await (await get(`${base}/v1/memories`)).json()) as { memories: { id: string }[] };
     expect(listed.memories.map((m) => m.id)).toContain(remembered.memory?.id);
-    const deleted = await fetch(`${base}/v1/memories/${remembered.memory?.id}`, { method: 'DELETE' });
+    const deleted = await get(`${base}/v1/memories/${remembered.memory?.id}`, { method: 'DELETE' });
     expect(await deleted.json()).toEqual({ deleted: true, memory_id: remembered.memory?.id });
     const ready = (await (await fetch(`${base}/readyz`)).json()) as { status: string; checks: Record<string, unknown> };
     expect(ready.status).toBe('ready');
@@ -195,7 +212,17 @@ describe.skipIf(!canOwnRedis())('Redis that requires credentials', () => {
     const url = `redis://agentmem:${ACL_PASSWORD}@127.0.0.1:${redis.port}`;
     let fleet: Fleet | undefined;
     try {
-      fleet = await startFleet(url, {}, true);
+      fleet = await startFleet(url, HAS_API_KEYS ? { AGENTMEM_AUTH: 'keys', AGENTMEM_BOOTSTRAP_ADMIN_KEY: ADMIN_KEY } : {}, true);
+      token = HAS_API_KEYS ? ADMIN_KEY : undefined;
+      if (HAS_API_KEYS) {
+        // Key management goes through the same rules: create, list, revoke.
+        const created = (await (await post(`${fleet.base}/v1/keys`, { users: ['default'], namespaces: ['default'], role: 'write' })).json()) as { key: string; key_id: string };
+        expect((await (await get(`${fleet.base}/v1/keys`)).json()) as { keys: { key_id: string }[] }).toMatchObject({ keys: expect.arrayContaining([expect.objectContaining({ key_id: created.key_id })]) });
+        token = created.key;
+        expect((await get(`${fleet.base}/v1/whoami`)).status).toBe(200);
+        token = ADMIN_KEY;
+        expect((await get(`${fleet.base}/v1/keys/${created.key_id}`, { method: 'DELETE' })).status).toBe(200);
+      }
       await exercise(fleet, 'acl-thread');
       for (const port of fleet.workerPorts) expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
       // A near-duplicate that slipped past dedup (copied here by the admin) is merged by the consolidator.
@@ -206,10 +233,11 @@ describe.skipIf(!canOwnRedis())('Redis that requires credentials', () => {
       await untilLogged(consolidator, 'consolidate.merged');
       expect(await redis.client.exists('agent:mem:0000deadbeef') + await redis.client.exists(`agent:mem:${kept.memory?.id}`)).toBe(1);
       // The legacy routes and a scope reset (clear + re-seed) go through the same rules.
-      const reset = await fetch(`${fleet.base}/reset`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'user=default&namespace=default' });
+      const reset = await get(`${fleet.base}/reset`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'user=default&namespace=default' });
       expect(reset.status).toBe(200);
-      expect((await fetch(`${fleet.base}/state?thread_id=acl-thread`)).status).toBe(200);
+      expect((await get(`${fleet.base}/state?thread_id=acl-thread`)).status).toBe(200);
     } finally {
+      token = undefined;
       await stopFleet(fleet);
     }
 
