@@ -69,7 +69,7 @@ export async function openAgentMem(config: Config, log: Logger): Promise<AgentMe
 export async function openAgentMem(config: Config, log: Logger, options: { embedder: false }): Promise<AgentMem>;
 export async function openAgentMem(config: Config, log: Logger, options = { embedder: true }): Promise<AgentMem & { embedder?: TextEmbedder }> {
   const server = await resolveRedis(config, log);
-  const redis = connectService(server.url);
+  const redis = connectService(server.url, server.options);
   redis.on('error', (err: Error) => log.warn('redis.error', { url: redactUrl(server.url), error: err }));
   const tiers = createTiers(redis, config, log);
   let closing: Promise<void> | undefined;

@@ -7,6 +7,10 @@ import { DURABILITY_MODES, type DurabilityMode } from './redis/durability.js';
 export interface Config {
   /** Unset: use (or provision and start) the embedded Redis. */
   redisUrl: string | undefined;
+  /** PEM files for a rediss:// REDIS_URL: the CA that signed the server's certificate, and a client certificate and key for mutual TLS. */
+  redisTlsCa: string | undefined;
+  redisTlsCert: string | undefined;
+  redisTlsKey: string | undefined;
   embeddedRedisPort: number;
   cacheDir: string;
   /** Unset: `<cacheDir>/models`. */
@@ -115,7 +119,13 @@ function setting<K extends keyof Config>(s: Setting<K>): Setting<K> {
 /** Every setting, once: the CLI flags, the environment variables and the README table derive from it. */
 export const SETTINGS = [
   setting({ key: 'redisUrl', env: 'REDIS_URL', flag: 'redis-url', defaultValue: undefined, parse: optionalText,
-    help: 'Redis with Search + JSON; unset = embedded server' }),
+    help: 'Redis with Search + JSON; unset = embedded server. redis://[[user]:password@]host:port[/db]; rediss:// for TLS' }),
+  setting({ key: 'redisTlsCa', env: 'AGENTMEM_REDIS_TLS_CA', flag: 'redis-tls-ca', defaultValue: undefined, parse: optionalText,
+    help: "rediss://: PEM file of the CA(s) to trust for the server's certificate, instead of the system's" }),
+  setting({ key: 'redisTlsCert', env: 'AGENTMEM_REDIS_TLS_CERT', flag: 'redis-tls-cert', defaultValue: undefined, parse: optionalText,
+    help: 'rediss://: PEM file of a client certificate, for servers that require one (tls-auth-clients); with --redis-tls-key' }),
+  setting({ key: 'redisTlsKey', env: 'AGENTMEM_REDIS_TLS_KEY', flag: 'redis-tls-key', defaultValue: undefined, parse: optionalText,
+    help: "rediss://: PEM file of the client certificate's private key; with --redis-tls-cert" }),
   setting({ key: 'embeddedRedisPort', env: 'AGENTMEM_REDIS_PORT', flag: 'redis-port', defaultValue: 6399, parse: integer(1, 65535),
     help: 'port of the embedded Redis (127.0.0.1)' }),
   setting({ key: 'cacheDir', env: 'AGENTMEM_CACHE_DIR', flag: 'cache-dir', defaultValue: DEFAULT_CACHE_DIR, parse: text,

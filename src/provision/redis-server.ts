@@ -2,9 +2,10 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, rm, writeFile, rename } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
+import type { RedisOptions } from 'ioredis';
 import { ProvisionError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { connectRedis, listModules, missingModules } from '../redis/connection.js';
+import { connectRedis, listModules, missingModules, redactUrl } from '../redis/connection.js';
 import { extractZipEntries, fetchVerified, type PinnedArtifact } from './download.js';
 
 /**
@@ -105,6 +106,10 @@ export interface StartOptions {
   dataDir: string;
   persist: boolean;
   log: Logger;
+  /** More redis-server arguments, after ours (the last of a repeated one wins): TLS, passwords, ACL users. */
+  extraArgs?: readonly string[];
+  /** How to reach the server when extraArgs change that (TLS port, password): default redis://127.0.0.1:<port>. */
+  client?: { url: string; options: RedisOptions };
 }
 
 /** Where Redis 7+ keeps the append-only file (its manifest and parts) under the data folder. */
@@ -128,6 +133,7 @@ export async function startRedis(installation: RedisInstallation, options: Start
     // Expired-key events let the service tell open pages that a memory expired (see watchExpiries).
     '--notify-keyspace-events', 'Ex',
     ...installation.modules.flatMap((m) => ['--loadmodule', m]),
+    ...(options.extraArgs ?? []),
   ];
   // A process group of its own: Ctrl-C in a terminal signals the whole foreground group, and a
   // server stopped along with us would be gone while we finish our batches. We stop it last.
@@ -142,22 +148,22 @@ export async function startRedis(installation: RedisInstallation, options: Start
     }),
   );
   child.once('error', () => undefined);
-  const url = `redis://127.0.0.1:${options.port}`;
+  const { url, options: clientOptions } = options.client ?? { url: `redis://127.0.0.1:${options.port}`, options: {} };
   const stop = async (): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     child.kill('SIGTERM');
     await exited;
   };
   try {
-    await waitForModules(url, exited, 15_000);
-    if (fromSnapshot) await enableAppendOnly(url, options.log);
+    await waitForModules(url, clientOptions, exited, 15_000);
+    if (fromSnapshot) await enableAppendOnly(url, clientOptions, options.log);
   } catch (err) {
     await stop();
     throw new ProvisionError(
       `Redis (${installation.origin}) did not come up on port ${options.port}: ${(err as Error).message}; see ${join(options.dataDir, 'redis.log')}`,
     );
   }
-  options.log.info('redis.started', { url, origin: installation.origin, pid: child.pid, data_dir: options.dataDir });
+  options.log.info('redis.started', { url: redactUrl(url), origin: installation.origin, pid: child.pid, data_dir: options.dataDir });
   return { url, child, stop };
 }
 
@@ -166,8 +172,8 @@ export async function startRedis(installation: RedisInstallation, options: Start
  * first rewrite (the snapshot's data plus everything since) is on disk: until then a crash
  * would lose what the AOF does not hold yet.
  */
-async function enableAppendOnly(url: string, log: Logger): Promise<void> {
-  const redis = connectRedis(url, { maxRetriesPerRequest: 0, retryStrategy: () => null });
+async function enableAppendOnly(url: string, clientOptions: RedisOptions, log: Logger): Promise<void> {
+  const redis = connectRedis(url, { ...clientOptions, maxRetriesPerRequest: 0, retryStrategy: () => null });
   redis.on('error', () => undefined);
   try {
     await redis.config('SET', 'appendonly', 'yes');
@@ -176,13 +182,13 @@ async function enableAppendOnly(url: string, log: Logger): Promise<void> {
       if (/aof_rewrite_in_progress:0/.test(info) && /aof_rewrite_scheduled:0/.test(info) && /aof_enabled:1/.test(info)) break;
       if (Date.now() > deadline) throw new Error('the first append-only file rewrite did not finish within 60 s');
     }
-    log.info('redis.aof_enabled', { url, from: 'dump.rdb' });
+    log.info('redis.aof_enabled', { url: redactUrl(url), from: 'dump.rdb' });
   } finally {
     redis.disconnect();
   }
 }
 
-async function waitForModules(url: string, exited: Promise<number | null>, timeoutMs: number): Promise<void> {
+async function waitForModules(url: string, clientOptions: RedisOptions, exited: Promise<number | null>, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let done = false;
   const exit = exited.then((code) => {
@@ -191,7 +197,7 @@ async function waitForModules(url: string, exited: Promise<number | null>, timeo
   });
   while (Date.now() < deadline) {
     if (done) throw new Error(`server exited with code ${await exit}`);
-    const modules = await probeModules(url);
+    const modules = await probeModules(url, clientOptions);
     if (modules) {
       if (modules.length > 0) throw new Error(`server lacks ${modules.join(' and ')}`);
       return;
@@ -202,8 +208,8 @@ async function waitForModules(url: string, exited: Promise<number | null>, timeo
 }
 
 /** Missing modules of the Redis at `url`, or undefined when nothing answers there. */
-export async function probeModules(url: string): Promise<string[] | undefined> {
-  const redis = connectRedis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1000 });
+export async function probeModules(url: string, clientOptions: RedisOptions = {}): Promise<string[] | undefined> {
+  const redis = connectRedis(url, { ...clientOptions, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1000 });
   redis.on('error', () => undefined);
   try {
     await redis.connect();

@@ -1,5 +1,8 @@
+import { readFileSync } from 'node:fs';
+import type { ConnectionOptions } from 'node:tls';
 import { Redis, type RedisOptions } from 'ioredis';
-import { RedisCapabilityError } from '../errors.js';
+import type { Config } from '../config.js';
+import { RedisCapabilityError, ValidationError } from '../errors.js';
 import { pairs } from './reply.js';
 
 /**
@@ -16,13 +19,45 @@ export function connectRedis(url: string, options: RedisOptions = {}): Redis {
  * a worker's loop retries; reconnects are attempted every 100 ms, backing off to once a second.
  */
 export const COMMAND_TIMEOUT_MS = 1500;
-export function connectService(url: string): Redis {
+export function connectService(url: string, base: RedisOptions = {}): Redis {
   return connectRedis(url, {
+    ...base,
     commandTimeout: COMMAND_TIMEOUT_MS,
     connectTimeout: COMMAND_TIMEOUT_MS,
     maxRetriesPerRequest: 1,
     retryStrategy: (times) => Math.min(times * 100, 1000),
   });
+}
+
+type TlsSettings = Pick<Config, 'redisUrl' | 'redisTlsCa' | 'redisTlsCert' | 'redisTlsKey'>;
+
+/**
+ * What every connection to REDIS_URL needs beyond the URL (which carries the user, password, host
+ * and db): for rediss://, the CA to trust and the client certificate. Every other connection is
+ * made with `.duplicate()`, which copies these. A TLS file set for a plain redis:// URL is refused
+ * rather than ignored: the operator meant the traffic to be encrypted.
+ */
+export function redisConnectionOptions(config: TlsSettings): RedisOptions {
+  const files = { AGENTMEM_REDIS_TLS_CA: config.redisTlsCa, AGENTMEM_REDIS_TLS_CERT: config.redisTlsCert, AGENTMEM_REDIS_TLS_KEY: config.redisTlsKey };
+  const given = Object.entries(files).filter(([, path]) => path !== undefined);
+  if (given.length === 0) return {};
+  const [firstGiven] = given[0] as [string, string];
+  if (!/^rediss:\/\//i.test(config.redisUrl ?? '')) throw new ValidationError(firstGiven, 'is only used with a rediss:// REDIS_URL (TLS)');
+  if ((config.redisTlsCert === undefined) !== (config.redisTlsKey === undefined)) {
+    throw new ValidationError(config.redisTlsCert === undefined ? 'AGENTMEM_REDIS_TLS_KEY' : 'AGENTMEM_REDIS_TLS_CERT', 'a client certificate needs both AGENTMEM_REDIS_TLS_CERT and AGENTMEM_REDIS_TLS_KEY');
+  }
+  const read = (name: string, path: string): Buffer => {
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      throw new ValidationError(name, `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  };
+  const tls: ConnectionOptions = {};
+  if (config.redisTlsCa !== undefined) tls.ca = read('AGENTMEM_REDIS_TLS_CA', config.redisTlsCa);
+  if (config.redisTlsCert !== undefined) tls.cert = read('AGENTMEM_REDIS_TLS_CERT', config.redisTlsCert);
+  if (config.redisTlsKey !== undefined) tls.key = read('AGENTMEM_REDIS_TLS_KEY', config.redisTlsKey);
+  return { tls };
 }
 
 /**

@@ -3,13 +3,16 @@ import type { Config } from '../config.js';
 import { ProvisionError, RedisUnreachableError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { findOrProvisionRedis, probeModules, startRedis } from '../provision/redis-server.js';
-import { assertCapabilities, connectRedis, redactUrl } from './connection.js';
+import type { RedisOptions } from 'ioredis';
+import { assertCapabilities, connectRedis, redactUrl, redisConnectionOptions } from './connection.js';
 
 /** How long the first connection to REDIS_URL may take before start-up fails, naming the URL. */
 const CONNECT_TIMEOUT_MS = 5000;
 
 export interface ResolvedRedis {
   url: string;
+  /** What every connection needs besides the URL (TLS material for rediss://); pass to connectRedis/connectService. */
+  options: RedisOptions;
   /** `REDIS_URL`, `embedded (reused)` or `embedded (<where the binary came from>)`. */
   origin: string;
   /** Stops the server if this process started it; otherwise does nothing. */
@@ -23,7 +26,8 @@ export interface ResolvedRedis {
  */
 export async function resolveRedis(config: Config, log: Logger): Promise<ResolvedRedis> {
   if (config.redisUrl) {
-    const redis = connectRedis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null, connectTimeout: CONNECT_TIMEOUT_MS });
+    const options = redisConnectionOptions(config);
+    const redis = connectRedis(config.redisUrl, { ...options, lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null, connectTimeout: CONNECT_TIMEOUT_MS });
     // connect() rejects with a bare "Connection is closed."; the reason comes as an error event.
     let reason: Error | undefined;
     redis.on('error', (err: Error) => (reason ??= err));
@@ -35,14 +39,14 @@ export async function resolveRedis(config: Config, log: Logger): Promise<Resolve
     } finally {
       redis.disconnect();
     }
-    return { url: config.redisUrl, origin: 'REDIS_URL', stop: async () => undefined };
+    return { url: config.redisUrl, options, origin: 'REDIS_URL', stop: async () => undefined };
   }
 
   const url = `redis://127.0.0.1:${config.embeddedRedisPort}`;
   const missing = await probeModules(url);
   if (missing?.length === 0) {
     log.info('redis.reused', { url });
-    return { url, origin: 'embedded (reused)', stop: async () => undefined };
+    return { url, options: {}, origin: 'embedded (reused)', stop: async () => undefined };
   }
   if (missing) {
     throw new ProvisionError(
@@ -56,5 +60,5 @@ export async function resolveRedis(config: Config, log: Logger): Promise<Resolve
     persist: true,
     log,
   });
-  return { url, origin: `embedded (${installation.origin})`, stop: running.stop };
+  return { url, options: {}, origin: `embedded (${installation.origin})`, stop: running.stop };
 }

@@ -2,11 +2,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Redis } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
 import { inject } from 'vitest';
 import { silentLogger } from '../../src/log.js';
 import { PACKAGE_ROOT } from '../../src/paths.js';
-import { startRedis, type RunningRedis } from '../../src/provision/redis-server.js';
+import { startRedis, type RunningRedis, type StartOptions } from '../../src/provision/redis-server.js';
 import { connectRedis } from '../../src/redis/connection.js';
 import { freePort } from './ports.js';
 
@@ -35,13 +35,24 @@ export function canOwnRedis(): boolean {
   return inject('redisInstallation') !== null;
 }
 
-export async function ownRedis(): Promise<OwnRedis> {
+/**
+ * How a test configures its server beyond agentmem's defaults (a password, TLS): more redis-server
+ * arguments for the port it got, and the URL and connection options that reach it then.
+ */
+export type ConfigureRedis = (port: number) => { extraArgs: string[]; url: string; options?: RedisOptions };
+
+export async function ownRedis(configure?: ConfigureRedis): Promise<OwnRedis> {
   const installation = inject('redisInstallation');
   if (!installation) throw new Error('ownRedis needs the provisioned Redis (the suite runs against REDIS_URL)');
   const port = await freePort();
   const dataDir = await mkdtemp(join(tmpdir(), 'agentmem-fault-'));
-  let server: RunningRedis = await startRedis(installation, { port, dataDir, persist: true, log: silentLogger });
-  const client = connectRedis(server.url, { maxRetriesPerRequest: null, retryStrategy: () => 100 });
+  const custom = configure?.(port);
+  const startOptions: StartOptions = {
+    port, dataDir, persist: true, log: silentLogger,
+    ...(custom ? { extraArgs: custom.extraArgs, client: { url: custom.url, options: custom.options ?? {} } } : {}),
+  };
+  let server: RunningRedis = await startRedis(installation, startOptions);
+  const client = connectRedis(server.url, { ...custom?.options, maxRetriesPerRequest: null, retryStrategy: () => 100 });
   client.on('error', () => undefined);
   const kill = async (signal: NodeJS.Signals = 'SIGKILL'): Promise<void> => {
     const child = server.child;
@@ -61,7 +72,7 @@ export async function ownRedis(): Promise<OwnRedis> {
       if (options.empty) {
         await rm(dataDir, { recursive: true, force: true });
       }
-      server = await startRedis(installation, { port, dataDir, persist: true, log: silentLogger });
+      server = await startRedis(installation, startOptions);
     },
     stop: async () => {
       client.disconnect();

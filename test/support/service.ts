@@ -24,7 +24,7 @@ export async function startTestService(
   const [tiers, real] = await Promise.all([openTiers({ port: 0, claimIdleMs: 1000, ...overrides }), testEmbedder()]);
   const embedder = options.embedder ? options.embedder(real) : real;
   const durability = await Durability.open(tiers.redis, { mode: 'auto', fenceKey: tiers.keys.durabilityFence, log: silentLogger });
-  const mem = { ...tiers, embedder, durability, server: { url: '', origin: 'test', stop: async () => undefined }, close: async () => undefined };
+  const mem = { ...tiers, embedder, durability, server: { url: '', options: {}, origin: 'test', stop: async () => undefined }, close: async () => undefined };
   const service = await startService(mem, tiers.config, silentLogger, options);
   return {
     ...tiers,
