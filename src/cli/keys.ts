@@ -18,7 +18,7 @@ export const keysCommand: Command = {
   name: 'keys',
   summary: 'Create, list and revoke API keys (for AGENTMEM_AUTH=keys).',
   usage: USAGE,
-  settings: ['redisUrl', 'embeddedRedisPort', 'cacheDir', 'pipelinePrefix', 'logLevel'],
+  settings: ['redisUrl', 'redisTlsCa', 'redisTlsCert', 'redisTlsKey', 'embeddedRedisPort', 'cacheDir', 'pipelinePrefix', 'logLevel'],
   options: {
     user: { help: 'create: a user the key acts for; * (with --role admin) = every user', multiple: true },
     namespace: { help: 'create: a namespace the key may use; none = every namespace of its users', multiple: true },
@@ -42,7 +42,7 @@ export const keysCommand: Command = {
       : undefined;
     const log = createLogger(config.logLevel);
     const server = await resolveRedis(config, log);
-    const redis = connectRedis(server.url);
+    const redis = connectRedis(server.url, server.options);
     redis.on('error', () => undefined);
     try {
       const store = new ApiKeyStore(redis, createKeys(config));
