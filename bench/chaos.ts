@@ -54,9 +54,12 @@ const CLAIM_IDLE_MS = 3000;
 const say = (line: string): void => void process.stderr.write(line + '\n');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const children = new Set<ChildProcess>();
+// Whatever ends the run (a failed check, an error, Ctrl-C), no agentmem process it started lives on:
+// the 'exit' hook kills them, and signals and errors leave through process.exit so that it runs.
 process.once('exit', () => {
   for (const child of children) child.kill('SIGKILL');
 });
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(signal === 'SIGINT' ? 130 : 143));
 
 function spawnAgentmem(args: string[], env: Record<string, string>): ChildProcess {
   const child = spawn(process.execPath, [join(PACKAGE_ROOT, 'dist/src/cli/main.js'), ...args], {
@@ -253,5 +256,5 @@ async function main(): Promise<void> {
 
 main().catch((err: unknown) => {
   process.stderr.write(`chaos: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
-  process.exitCode = 1;
+  process.exit(1);
 });
