@@ -28,7 +28,7 @@ export function createTiers(redis: Redis, config: Config, log?: Logger): MemoryT
   return {
     redis,
     keys,
-    working: new WorkingMemory(redis, keys, { sessionTtlSeconds: config.sessionTtlSeconds, windowSize: config.windowSize }),
+    working: new WorkingMemory(redis, keys, { sessionTtlSeconds: config.sessionTtlSeconds, eventsMaxLen: config.eventsMaxLen }),
     longTerm: new LongTermMemory(redis, keys, { dedupThreshold: config.dedupThreshold, episodicTtlSeconds: config.episodicTtlSeconds, ...(log ? { log } : {}) }),
     events: new EventLog(redis, keys, { maxLen: config.eventsMaxLen, ttlSeconds: config.sessionTtlSeconds }),
   };

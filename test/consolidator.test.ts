@@ -5,6 +5,7 @@ import { PACKAGE_ROOT } from '../src/paths.js';
 import { Consolidator } from '../src/consolidation/consolidator.js';
 import { silentLogger } from '../src/log.js';
 import type { MemoryDocument } from '../src/memory/long-term.js';
+import { ScriptGateway } from '../src/redis/scripts.js';
 import type { MemoryKind } from '../src/validate.js';
 import { connect, openTiers, type TestTiers } from './support/redis.js';
 import { cosineDistance, nearVector, unitVector } from './support/vectors.js';
@@ -24,7 +25,7 @@ async function put(id: string, vector: Float32Array, scope: { user: string; kind
     id, user: scope.user, namespace: scope.namespace ?? 'default', kind: scope.kind ?? 'semantic', source_thread: 'c0ffeec0ffee',
     text: `memory ${id}`, embedding: Array.from(vector), created_ts: (clock += 1), hit_count: extra.hits ?? 0,
   };
-  await t.redis.writeMemory(t.keys.memory(id), JSON.stringify(doc), extra.ttl ?? 0);
+  await new ScriptGateway(t.redis, t.keys).applyMemory({ write: { mode: 'write', memoryId: id, documentJson: JSON.stringify(doc), ttlSeconds: extra.ttl ?? 0 }, logDetail: { memory_id: id } });
 }
 
 function consolidator(redis = t.redis): Consolidator {
@@ -62,7 +63,7 @@ describe('consolidator', () => {
     expect(await t.redis.ttl(t.keys.memory('c00000000001'))).toBeGreaterThan(4900);
 
     const log = await t.redis.xrange(t.keys.memoryLog, '-', '+');
-    const merges = log.map(([, fields]) => JSON.parse(fields[3] as string) as { survivor: string; merged: string });
+    const merges = log.filter(([, fields]) => fields[1] === 'memory_consolidated').map(([, fields]) => JSON.parse(fields[3] as string) as { survivor: string; merged: string });
     expect(merges.map((m) => `${m.survivor}<-${m.merged}`).sort()).toEqual(['a00000000001<-a00000000002', 'a00000000001<-a00000000003', 'c00000000001<-c00000000002']);
     expect(await t.redis.exists(t.keys.consolidatorProgress)).toBe(0);
 

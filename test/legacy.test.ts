@@ -53,8 +53,9 @@ describe("the reference demos' routes", () => {
   it('POST /turn with action=goal sets the goal instead of appending', async () => {
     const { thread_id } = (await (await form('/new_thread', {})).json()) as { thread_id: string };
     expect(await (await form('/turn', { text: 'Plan the offsite', action: 'goal' })).json()).toEqual({ thread_id, goal: 'Plan the offsite' });
-    const state = (await (await s.get('/state')).json()) as { session: { goal: string; turn_count: number } };
+    const state = (await (await s.get('/state')).json()) as { session: { goal: string; turn_count: number }; events: { action: string; detail: string }[] };
     expect(state.session).toMatchObject({ goal: 'Plan the offsite', turn_count: 0 });
+    expect(state.events.map((e) => [e.action, e.detail])).toEqual([['goal_set', 'Plan the offsite'], ['thread_started', 'user=default namespace=default']]);
   });
 
   it("POST /drop_memory and POST /reset (scoped: never another user's memories)", async () => {
@@ -62,6 +63,9 @@ describe("the reference demos' routes", () => {
     const [memory] = ((await (await s.get('/state')).json()) as { memories: { id: string }[] }).memories;
     expect(await (await form('/drop_memory', { memory_id: memory?.id ?? '' })).json()).toEqual({ deleted: true, memory_id: memory?.id });
     expect(await (await form('/reset', {})).json()).toEqual({ seeded: 8 });
+    // Other open pages follow the memory log: the reset shows there as a clear and eight writes.
+    const logged = await s.redis.xrevrange(s.keys.memoryLog, '+', '-', 'COUNT', 9);
+    expect(logged.map(([, f]) => f[1]).reverse()).toEqual(['scope_cleared', ...Array(8).fill('memory_written')]);
     expect(((await (await s.get('/state')).json()) as { memories: unknown[] }).memories).toHaveLength(8);
     expect(((await (await s.get('/state?user=bob')).json()) as { memories: { text: string }[] }).memories.map((m) => m.text)).toEqual(['Bob keeps bees on his roof.']);
   });

@@ -130,6 +130,17 @@ describe('list, delete, clear, seed', () => {
     expect(created).toEqual([...created].sort((a, b) => b - a));
   });
 
+  it('logs every seed write on the memory log (memory_written, then memory_deduped), so open pages refresh after /reset', async () => {
+    const scope = { user: 'seed-log', namespace: 'ns' };
+    const logged = async () => (await t.redis.xrange(t.keys.memoryLog, '-', '+'))
+      .map(([, f]) => ({ action: f[1], detail: JSON.parse(f[3] as string) as Record<string, unknown> }))
+      .filter((e) => e.detail.user === scope.user);
+    const first = await seedMemories(t.longTerm, embedder, scope);
+    expect(await logged()).toEqual(first.map((r) => ({ action: 'memory_written', detail: { memory_id: r.id, user: 'seed-log', namespace: 'ns', kind: r.kind } })));
+    await seedMemories(t.longTerm, embedder, scope);
+    expect((await logged()).map((e) => e.action)).toEqual([...Array(8).fill('memory_written'), ...Array(8).fill('memory_deduped')]);
+  });
+
   it('deletes one memory by id', async () => {
     const { id } = await remember('The user drinks oat milk.', { user: 'delete' });
     expect(await t.longTerm.delete(id)).toBe(true);

@@ -82,7 +82,7 @@ describe('the memory log', () => {
     await s.stop();
   });
 
-  it('streams drops and expiries to SSE clients (GET /v1/memories/events)', async (ctx) => {
+  it('streams writes, drops and expiries to SSE clients (GET /v1/memories/events)', async (ctx) => {
     const notifications = (await s.redis.config('GET', 'notify-keyspace-events')) as string[];
     if (!/E/.test(notifications[1] ?? '') || !/[xA]/.test(notifications[1] ?? '')) return ctx.skip(); // a REDIS_URL without expired-key events
     const client = await openSse(`${s.service.url}/v1/memories/events`);
@@ -92,7 +92,7 @@ describe('the memory log', () => {
     await s.longTerm.delete(dropped.id);
     await client.until((events) => events.some((e) => e.action === 'memory_expired' && e.detail.includes(short.id)), 10_000);
     client.close();
-    expect(client.events.map((e) => e.action)).toEqual(['memory_dropped', 'memory_expired']);
+    expect(client.events.map((e) => e.action)).toEqual(['memory_written', 'memory_written', 'memory_dropped', 'memory_expired']);
   });
 });
 

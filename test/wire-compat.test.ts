@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Embedder } from '../src/embedder/embedder.js';
+import { Ingest, parseTurnInput } from '../src/pipeline/ingest.js';
 import { vectorBytes } from '../src/query.js';
 import { testEmbedder } from './support/embedder.js';
 import { openTiers, type TestTiers } from './support/redis.js';
@@ -99,6 +100,19 @@ describe('wire compatibility with the reference demos', () => {
     const recent = await t.events.recent('e1e1e1e1e1e1');
     expect(recent.map((e) => e.action)).toEqual(['turn_appended:user', 'thread_started']);
     expect(recent[0]).toMatchObject({ thread_id: 'e1e1e1e1e1e1', detail: 'wrote 0a1b2c3d4e5f as episodic', ts: expect.any(Number) });
+  });
+
+  it('writes recent_turns as a JSON array of {role, content, ts: float}, ts as precise as the hash fields', async () => {
+    const ingest = new Ingest(t.redis, t.keys, t.config);
+    for (const content of ['Hello.', 'Again.']) await ingest.accept(parseTurnInput('f1f1f1f1f1f1', { content }, t.config));
+    const hash = await t.redis.hgetall(t.keys.session('f1f1f1f1f1f1'));
+    const turns = JSON.parse(hash.recent_turns as string) as Record<string, unknown>[];
+    expect(turns.map((turn) => Object.keys(turn))).toEqual([['role', 'content', 'ts'], ['role', 'content', 'ts']]);
+    expect(turns.map((turn) => turn.content)).toEqual(['Hello.', 'Again.']);
+    // A float with the microseconds of last_active_ts (`1715990400.123456`), not cjson's 14 digits.
+    expect(hash.recent_turns).toMatch(/"ts":\d{10}\.\d{6}\}\]$/);
+    expect(turns[1]?.ts).toBe(Number(hash.last_active_ts));
+    expect(hash.created_ts).toMatch(/^\d{10}\.\d{6}$/);
   });
 
   it('caps each event stream near its MAXLEN', async () => {

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { ValidationError } from '../errors.js';
 import type { Keys } from '../keys.js';
-import { loadScripts } from '../redis/scripts.js';
+import { ScriptGateway } from '../redis/scripts.js';
 import { ALL, ROLES, boundList, type Principal, type Role } from './principal.js';
 import { KEY_ID, NO_HASH, hashSecret, newToken, parseToken, sameHash } from './token.js';
 
@@ -78,13 +78,15 @@ export function parseNewKey(input: { users?: unknown; namespaces?: unknown; role
  * revoked or an expired key all take that same path and end in the same refusal.
  */
 export class ApiKeyStore {
+  private readonly scripts: ScriptGateway;
+
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keys,
     /** The comparison of secret hashes (tests wrap it to see that every lookup compares). */
     private readonly compare: (presented: Buffer, stored: Buffer) => boolean = sameHash,
   ) {
-    loadScripts(redis);
+    this.scripts = new ScriptGateway(redis, keys);
   }
 
   /** Creates a key; the token is returned here and never again. */
@@ -147,8 +149,7 @@ export class ApiKeyStore {
   /** Revokes a key at once (every process checks each request against Redis). */
   async revoke(keyId: string): Promise<'revoked' | 'already revoked' | 'not found'> {
     if (!KEY_ID.test(keyId)) throw new ValidationError('key_id', 'must be 12 lowercase hex characters');
-    const reply = await this.redis.revokeKey(this.keys.apiKey(keyId), (Date.now() / 1000).toFixed(3));
-    return reply === 1 ? 'revoked' : reply === 2 ? 'already revoked' : 'not found';
+    return this.scripts.revokeKey({ keyId, revokedTs: (Date.now() / 1000).toFixed(3) });
   }
 
   /** Writes a new key record unless the id exists; null when it did. */
@@ -159,9 +160,8 @@ export class ApiKeyStore {
       id, name: input.name ?? '', role: input.role, users: JSON.stringify(input.users), namespaces: JSON.stringify(input.namespaces),
       created_ts: now.toFixed(3), expires_ts: expiresTs === null ? '' : String(expiresTs), revoked: '0', secret_sha256: hashSecret(secret).toString('hex'),
     };
-    const dropAt = expiresTs === null ? '' : expiresTs + EXPIRED_KEY_GRACE_SECONDS;
-    const stored = await this.redis.createKey(this.keys.apiKey(id), this.keys.apiKeyIndex, id, dropAt, ...Object.entries(record).flat());
-    if (stored === 0) return null;
+    const dropAtSeconds = expiresTs === null ? null : expiresTs + EXPIRED_KEY_GRACE_SECONDS;
+    if (!(await this.scripts.createKey({ keyId: id, record, dropAtSeconds }))) return null;
     return toInfo(record);
   }
 }

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Keys } from '../keys.js';
-import { loadScripts } from '../redis/scripts.js';
+import { ScriptGateway } from '../redis/scripts.js';
 
 export interface Bucket {
   kind: 'key' | 'authfail';
@@ -17,16 +17,14 @@ export interface Allowance {
 
 /** Token buckets in Redis (takeToken-1.lua), shared by every API process. */
 export class RateLimiter {
-  constructor(
-    private readonly redis: Redis,
-    private readonly keys: Keys,
-  ) {
-    loadScripts(redis);
+  private readonly scripts: ScriptGateway;
+
+  constructor(redis: Redis, keys: Keys) {
+    this.scripts = new ScriptGateway(redis, keys);
   }
 
   /** Takes a token; refused (nothing taken) when the bucket is empty. */
   async take(bucket: Bucket): Promise<Allowance> {
-    const [allowed, retryAfterMs] = await this.redis.takeToken(this.keys.rateBucket(bucket.kind, bucket.subject), bucket.capacity, bucket.ratePerSecond);
-    return { allowed: allowed === 1, retryAfterMs };
+    return this.scripts.takeToken(bucket);
   }
 }

@@ -3,11 +3,6 @@ import type { EventFilter } from '../http/sse.js';
 import type { Keys } from '../keys.js';
 import { allUsers, foldName, inScope, mayActAs, type Principal } from './principal.js';
 
-/** Provenance for a thread event's text detail: ` key_id=<id>` when a key acted, else nothing. */
-export function keyTag(p: Principal): string {
-  return p.keyId ? ` key_id=${p.keyId}` : '';
-}
-
 /** Provenance for a JSON detail: `{ key_id }` when a key acted, else nothing. */
 export function keyField(p: Principal): { key_id?: string } {
   return p.keyId ? { key_id: p.keyId } : {};

@@ -7,7 +7,7 @@ import { SearchIndex } from '../memory/search-index.js';
 import type { Metrics } from '../metrics.js';
 import { escapeTag, knnSearchArgs, parseSearchReply } from '../query.js';
 import { pairs } from '../redis/reply.js';
-import { loadScripts } from '../redis/scripts.js';
+import { isScriptError, ScriptErrorCode, ScriptGateway } from '../redis/scripts.js';
 
 export interface ConsolidatorOptions {
   /** Cosine distance at or under which two same-scope, same-kind memories are one fact. */
@@ -17,7 +17,6 @@ export interface ConsolidatorOptions {
   /** Neighbours examined per memory. */
   neighbours?: number;
   lockTtlMs?: number;
-  logMaxLen?: number;
 }
 
 export interface ConsolidationSummary {
@@ -57,7 +56,7 @@ export class Consolidator {
   private readonly pageSize: number;
   private readonly neighbours: number;
   private readonly lockTtlMs: number;
-  private readonly logMaxLen: number;
+  private readonly scripts: ScriptGateway;
   /** Recreates the index should a pass find it gone (Redis restarted empty or flushed). */
   private readonly index: SearchIndex;
 
@@ -68,11 +67,10 @@ export class Consolidator {
     private readonly log: Logger,
     private readonly metrics?: Metrics,
   ) {
-    loadScripts(redis);
+    this.scripts = new ScriptGateway(redis, keys);
     this.pageSize = options.pageSize ?? 200;
     this.neighbours = options.neighbours ?? 10;
     this.lockTtlMs = options.lockTtlMs ?? 30_000;
-    this.logMaxLen = options.logMaxLen ?? 10_000;
     this.index = new SearchIndex(redis, keys, log);
   }
 
@@ -86,8 +84,8 @@ export class Consolidator {
     }
     let lockLost = false;
     const renew = setInterval(() => {
-      this.redis.releaseLock(this.keys.consolidatorLock, token, this.lockTtlMs).then(
-        (held) => void (held === 0 && (lockLost = true)),
+      this.scripts.releaseLock({ lockKey: this.keys.consolidatorLock, token, extendMs: this.lockTtlMs }).then(
+        (held) => void (!held && (lockLost = true)),
         () => undefined,
       );
     }, Math.floor(this.lockTtlMs / 3));
@@ -109,7 +107,7 @@ export class Consolidator {
       return summary;
     } finally {
       clearInterval(renew);
-      await this.redis.releaseLock(this.keys.consolidatorLock, token, '');
+      await this.scripts.releaseLock({ lockKey: this.keys.consolidatorLock, token });
     }
   }
 
@@ -176,11 +174,11 @@ export class Consolidator {
     const [survivor, ...duplicates] = group as [(typeof group)[number], ...typeof group];
     let merged = 0;
     for (const duplicate of duplicates) {
-      const hits = await this.redis.mergeMemories(
-        this.keys.memory(survivor.id), this.keys.memory(duplicate.id), this.keys.memoryLog,
-        survivor.id, duplicate.id, duplicate.distance, this.logMaxLen,
-      );
-      if (hits < 0) continue;
+      const hits = await this.scripts.mergeMemories({ survivorId: survivor.id, duplicateId: duplicate.id, distance: duplicate.distance }).catch((err: unknown) => {
+        if (isScriptError(err, ScriptErrorCode.MemoryGone)) return null;
+        throw err;
+      });
+      if (hits === null) continue;
       gone.add(duplicate.id);
       merged++;
       this.metrics?.consolidatorMerges.inc();

@@ -6,7 +6,7 @@ import { authenticate, principalOf } from '../auth/authenticate.js';
 import { ApiKeyStore, parseNewKey } from '../auth/key-store.js';
 import { allUsers, inScope, mayActAs, requireRole, resolveScope, type Principal } from '../auth/principal.js';
 import { RateLimiter } from '../auth/rate-limit.js';
-import { keyField, keyTag, memoryEventFilter, threadEventFilter, turnVisible } from '../auth/visibility.js';
+import { keyField, memoryEventFilter, threadEventFilter, turnVisible } from '../auth/visibility.js';
 import type { Config } from '../config.js';
 import type { TextEmbedder } from '../embedder/threaded.js';
 import { BacklogFullError, DurabilityError, ValidationError } from '../errors.js';
@@ -75,7 +75,7 @@ function param(req: Request, name: string): string {
 
 /** The HTTP app, separate from the server that listens, so tests can drive it in process. */
 export function createApp(deps: ApiDeps): Express {
-  const { redis, keys, working, longTerm, events, embedder, ingest, waiter, fanout, durability, config, log, metrics } = deps;
+  const { redis, keys, working, longTerm, embedder, ingest, waiter, fanout, durability, config, log, metrics } = deps;
   const app = express();
   app.disable('x-powered-by');
   const apiKeys = new ApiKeyStore(redis, keys);
@@ -113,8 +113,7 @@ export function createApp(deps: ApiDeps): Express {
     const { user, namespace } = resolveScope(p, b);
     const agent = v.scopeValue(b.agent ?? 'default', 'agent');
     const threadId = v.newId();
-    await working.start(threadId, { user, agent });
-    await events.record(threadId, 'thread_started', `user=${user} namespace=${namespace}${keyTag(p)}`);
+    await working.start(threadId, { user, agent, namespace, keyId: p.keyId });
     res.status(201).json({ thread_id: threadId });
   }));
 
@@ -173,12 +172,8 @@ export function createApp(deps: ApiDeps): Express {
     const goal = b.goal === undefined ? undefined : v.optionalText(b.goal, 'goal');
     const scratchpad = b.scratchpad === undefined ? undefined : v.optionalText(b.scratchpad, 'scratchpad');
     // With a key, only an existing thread of the key's users (checked again, atomically, by the write).
-    const owner = allUsers(p) ? {} : { user: (await visibleThread(req, p)).user, exclusive: true };
-    if (goal !== undefined) {
-      await working.setGoal(threadId, goal, owner);
-      await events.record(threadId, 'goal_set', goal);
-    }
-    if (scratchpad !== undefined) await working.setScratchpad(threadId, scratchpad, owner);
+    const owner = allUsers(p) ? { keyId: p.keyId } : { user: (await visibleThread(req, p)).user, exclusive: true, keyId: p.keyId };
+    await working.update(threadId, { goal, scratchpad }, owner);
     res.json(await working.load(threadId));
   }));
 

@@ -1,7 +1,7 @@
 import express, { type Request, type Response, type Router } from 'express';
 import { principalOf } from '../auth/authenticate.js';
 import { allUsers, inScope, mayActAs, requireRole, resolveScope, type Principal } from '../auth/principal.js';
-import { keyField, keyTag } from '../auth/visibility.js';
+import { keyField } from '../auth/visibility.js';
 import { ValidationError } from '../errors.js';
 import { seedMemories } from '../memory/seed.js';
 import { parseTurnInput } from '../pipeline/ingest.js';
@@ -61,8 +61,7 @@ export function legacyRoutes(deps: ApiDeps): Router {
   const scopeOf = (req: Request, p: Principal) => resolveScope(p, { user: field(req, 'user', '') || undefined, namespace: field(req, 'namespace', '') || undefined });
   /** Starts a thread owned by `user` and logs it (thread_started is what ends another user's open stream of a reused id). */
   const startThread = async (threadId: string, p: Principal, scope: { user: string; namespace: string }): Promise<void> => {
-    const { created } = await working.start(threadId, { user: scope.user, exclusive: !allUsers(p) });
-    if (created) await events.record(threadId, 'thread_started', `user=${scope.user} namespace=${scope.namespace}${keyTag(p)}`);
+    await working.start(threadId, { ...scope, exclusive: !allUsers(p), keyId: p.keyId });
   };
   const writer = (res: Response): Principal => {
     const p = principalOf(res);
@@ -101,8 +100,7 @@ export function legacyRoutes(deps: ApiDeps): Router {
     const scope = scopeOf(req, p);
     if (field(req, 'action', 'turn') === 'goal') {
       const goal = v.optionalText(field(req, 'text', ''), 'text');
-      await working.setGoal(threadId, goal, { user: scope.user, exclusive: !allUsers(p) });
-      await events.record(threadId, 'goal_set', goal);
+      await working.setGoal(threadId, goal, { user: scope.user, exclusive: !allUsers(p), keyId: p.keyId });
       res.json({ thread_id: threadId, goal });
       return;
     }

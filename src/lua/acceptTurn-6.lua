@@ -28,18 +28,19 @@
   Output:
     { 1, turn_id, turn_count, stream_id }  accepted
     { 0, turn_id }                         a retry with a known Idempotency-Key: the first turn_id
-    -1                                     the session's recent_turns is not a JSON array
-    -2                                     backlog full (nothing written)
-    -3                                     the thread belongs to another user (nothing written; checked
+    ERR.RECENT_TURNS_NOT_ARRAY             the session's recent_turns is not a JSON array
+    ERR.BACKLOG_FULL                       nothing written
+    ERR.THREAD_NOT_VISIBLE                 the thread belongs to another user (nothing written; checked
                                            before the Idempotency-Key, which must not answer for a thread
                                            the caller cannot see)
 
   Events: thread_started (when the session is created), turn_accepted. The event stream gets the
   session's TTL.
 ]]
+-- @include errors
 -- @include nowTs
--- @include pushTurn
 -- @include logEvent
+-- @include session
 
 local sessionKey, ingestKey, eventsKey, turnKey, idemKey, rememberKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local threadId, user, agent, role, content = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
@@ -48,19 +49,18 @@ local remember, k, threshold, eventsMaxLen = ARGV[10], ARGV[11], ARGV[12], ARGV[
 local turnTtl, useIdem, maxBacklog = tonumber(ARGV[14]), ARGV[15] == '1', tonumber(ARGV[16])
 local checkOwner, keyId = ARGV[17] == '1', ARGV[18]
 
-if checkOwner then
-  local owner = redis.call('HGET', sessionKey, 'user')
-  if owner and string.lower(owner) ~= string.lower(user) then return -3 end
-end
+if checkOwner and ownedByOther(sessionKey, user) then return ERR.THREAD_NOT_VISIBLE end
 
 if useIdem then
   local known = redis.call('GET', idemKey)
   if known then return { 0, known } end
 end
-if redis.call('XLEN', ingestKey) + redis.call('XLEN', rememberKey) >= maxBacklog then return -2 end
+if redis.call('XLEN', ingestKey) + redis.call('XLEN', rememberKey) >= maxBacklog then return ERR.BACKLOG_FULL end
 
 local ts = nowTs()
-local count, created = pushTurn(sessionKey, threadId, user, agent, role, content, window, sessionTtl, ts)
+local session = { threadId = threadId, user = user, agent = agent, namespace = namespace, keyId = keyId,
+  ttl = sessionTtl, eventsMaxLen = eventsMaxLen }
+local count = pushTurn(sessionKey, eventsKey, session, role, content, window, ts)
 if count < 0 then return count end
 
 local streamId = redis.call('XADD', ingestKey, '*',
@@ -74,11 +74,6 @@ if keyId ~= '' then redis.call('HSET', turnKey, 'key_id', keyId) end
 redis.call('EXPIRE', turnKey, turnTtl)
 if useIdem then redis.call('SET', idemKey, turnId, 'EX', turnTtl) end
 
-if created == 1 then
-  local started = 'user=' .. user .. ' namespace=' .. namespace
-  if keyId ~= '' then started = started .. ' key_id=' .. keyId end
-  logEvent(eventsKey, eventsMaxLen, sessionTtl, 'thread_started', started, ts)
-end
 local accepted = { turn_id = turnId, role = role, turn_count = count }
 if keyId ~= '' then accepted.key_id = keyId end
 logEvent(eventsKey, eventsMaxLen, sessionTtl, 'turn_accepted', cjson.encode(accepted), ts)

@@ -11,16 +11,17 @@
     ARGV[3]  distance between them    ARGV[4]  log stream MAXLEN ~
 
   Output:
-    hit_count of the survivor after the merge, or -1 when either memory no longer exists.
+    hit_count of the survivor after the merge, or ERR.MEMORY_GONE when either memory no longer exists.
 
   Events: memory_consolidated (detail: JSON {survivor, merged, distance, hit_count, user,
   namespace}; the survivor's scope, so event streams can deliver it only to keys of that scope).
 ]]
+-- @include errors
 -- @include nowTs
 
 local survivorKey, duplicateKey, logKey = KEYS[1], KEYS[2], KEYS[3]
 if redis.call('EXISTS', survivorKey) == 0 or redis.call('EXISTS', duplicateKey) == 0 then
-  return -1
+  return ERR.MEMORY_GONE
 end
 
 local duplicateHits = tonumber(cjson.decode(redis.call('JSON.GET', duplicateKey, '$.hit_count'))[1]) or 0

@@ -3,7 +3,7 @@ import type { Keys } from '../keys.js';
 import type { Logger } from '../log.js';
 import { knnSearchArgs, MEMORY_RETURN_FIELDS, parseSearchReply, scopeFilter, type Scope, type SearchHit } from '../query.js';
 import { pairs } from '../redis/reply.js';
-import { loadScripts } from '../redis/scripts.js';
+import { isScriptError, ScriptErrorCode, ScriptGateway, STREAM_CAPS, type MemoryWrite, type TurnEntry } from '../redis/scripts.js';
 import * as v from '../validate.js';
 import type { MemoryKind } from '../validate.js';
 import { EMBEDDING_DIMS, SearchIndex } from './search-index.js';
@@ -45,7 +45,7 @@ export interface RememberInput extends Scope {
   sourceThread: string;
   /** Overrides the per-kind TTL; 0 = never expires. */
   ttlSeconds?: number;
-  /** Id for a new document; a write to an id that already exists changes nothing (redelivery). */
+  /** Id for a new document; a write to an id that already exists changes nothing (a repeat). */
   id?: string;
   dedupThreshold?: number;
 }
@@ -59,6 +59,8 @@ export interface RememberResult {
   existingDistance: number | null;
   /** True when a new document was stored. */
   written: boolean;
+  /** False when the turn's outcome was already recorded (a redelivery): nothing changed. */
+  applied: boolean;
 }
 
 export interface RecallInput extends Scope {
@@ -73,13 +75,14 @@ const CLEAR_PAGE = 500;
 export class LongTermMemory {
   /** Every Search command goes through it, so a vanished index is recreated by the first to notice. */
   private readonly index: SearchIndex;
+  private readonly scripts: ScriptGateway;
 
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keys,
     private readonly options: LongTermOptions,
   ) {
-    loadScripts(redis);
+    this.scripts = new ScriptGateway(redis, keys);
     this.index = new SearchIndex(redis, keys, options.log);
   }
 
@@ -96,21 +99,41 @@ export class LongTermMemory {
   }
 
   /**
-   * Writes a memory unless a same-kind memory in the same scope lies within the dedup threshold,
-   * in which case that one's hit_count is bumped instead.
+   * The one write path of long-term memory: writes a memory unless a same-kind memory in the same
+   * scope lies within the dedup threshold, in which case that one's hit_count is bumped instead;
+   * either way the change is logged on the memory log (memory_written, memory_deduped). With
+   * `turn`, the same script also completes that turn's remember entry, exactly once.
    */
-  async remember(input: RememberInput): Promise<RememberResult> {
+  async remember(input: RememberInput, turn?: TurnEntry): Promise<RememberResult> {
+    const started = performance.now();
     const threshold = v.distanceThreshold(input.dedupThreshold ?? this.options.dedupThreshold, 'dedup_threshold');
     const doc = this.newDocument(input);
     const nearest = await this.nearestSameKind(doc, doc.kind, input.embedding);
     const existingDistance = nearest ? nearest.distance : null;
+    const write = (memoryId: string, deduped: boolean, eventDetail: string, memory: MemoryWrite): Promise<boolean> =>
+      this.scripts.applyMemory({
+        write: memory,
+        logDetail: { memory_id: memoryId, user: doc.user, namespace: doc.namespace, kind: doc.kind, ...(turn ? { turn_id: turn.turnId } : {}) },
+        ...(turn ? { turn: { ...turn, outcome: { id: memoryId, deduped, existing_distance: existingDistance, kind: doc.kind }, eventDetail, rememberMs: Math.round((performance.now() - started) * 100) / 100 } } : {}),
+      });
     if (nearest && nearest.distance <= threshold && nearest.id !== doc.id) {
-      const bumped = await this.bump(nearest.id);
-      if (bumped) return { id: nearest.id, kind: doc.kind, deduped: true, existingDistance, written: false };
+      try {
+        const applied = await write(nearest.id, true, `deduped onto ${nearest.id}`, { mode: 'bump', memoryId: nearest.id });
+        return { id: nearest.id, kind: doc.kind, deduped: true, existingDistance, written: false, applied };
+      } catch (err) {
+        if (!isScriptError(err, ScriptErrorCode.MemoryGone)) throw err;
+        this.options.log?.info('remember.bump_target_gone', { turn_id: turn?.turnId, memory_id: nearest.id });
+      }
     }
-    const ttl = input.ttlSeconds ?? this.ttlFor(doc.kind);
-    const written = (await this.redis.writeMemory(this.keys.memory(doc.id), JSON.stringify(doc), ttl)) === 1;
-    return { id: doc.id, kind: doc.kind, deduped: false, existingDistance, written };
+    const ttlSeconds = input.ttlSeconds ?? this.ttlFor(doc.kind);
+    try {
+      const applied = await write(doc.id, false, `wrote ${doc.id} as ${doc.kind}`, { mode: 'write', memoryId: doc.id, documentJson: JSON.stringify(doc), ttlSeconds });
+      return { id: doc.id, kind: doc.kind, deduped: false, existingDistance, written: applied, applied };
+    } catch (err) {
+      // A chosen id that exists is a repeat of that write; a fresh id that collides is an error.
+      if (input.id === undefined || !isScriptError(err, ScriptErrorCode.MemoryExists)) throw err;
+      return { id: doc.id, kind: doc.kind, deduped: false, existingDistance, written: false, applied: false };
+    }
   }
 
   /** A validated new document for `input` (a fresh id unless one is given). */
@@ -196,7 +219,7 @@ export class LongTermMemory {
 
   /** Appends to the memory log (the stream behind GET /v1/memories/events). */
   async logChange(action: string, detail: Record<string, unknown>): Promise<void> {
-    await this.redis.xadd(this.keys.memoryLog, 'MAXLEN', '~', 10_000, '*', 'action', action, 'detail', JSON.stringify(detail), 'ts', (Date.now() / 1000).toFixed(3));
+    await this.redis.xadd(this.keys.memoryLog, 'MAXLEN', '~', STREAM_CAPS.memoryLog, '*', 'action', action, 'detail', JSON.stringify(detail), 'ts', (Date.now() / 1000).toFixed(3));
   }
 
   /** Deletes every memory of one user+namespace, and nothing else. Returns how many were deleted. `detail`: extra fields of the log entry (the key id). */
@@ -216,17 +239,6 @@ export class LongTermMemory {
       // Keys that vanished on their own (expiry) still leave the index; stop rather than spin.
       if (removed === 0) return deleted;
       deleted += removed;
-    }
-  }
-
-  /** JSON.NUMINCRBY on a dedup hit; false when the target vanished (expired, dropped) meanwhile. */
-  private async bump(memoryId: string): Promise<boolean> {
-    try {
-      await this.redis.call('JSON.NUMINCRBY', this.keys.memory(memoryId), '$.hit_count', 1);
-      return true;
-    } catch (err) {
-      if (err instanceof Error && /not exist|no such key|key does not exist/i.test(err.message)) return false;
-      throw err;
     }
   }
 

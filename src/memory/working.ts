@@ -1,7 +1,6 @@
 import type { Redis } from 'ioredis';
-import { ThreadNotVisible } from '../errors.js';
 import type { Keys } from '../keys.js';
-import { loadScripts, throwIfScriptError } from '../redis/scripts.js';
+import { ScriptGateway } from '../redis/scripts.js';
 import * as v from '../validate.js';
 
 export interface Turn {
@@ -27,54 +26,71 @@ export interface SessionState {
 
 export interface WorkingMemoryOptions {
   sessionTtlSeconds: number;
-  windowSize: number;
+  /** MAXLEN ~ of the thread's event stream (thread_started and goal_set are logged there). */
+  eventsMaxLen: number;
 }
 
 export interface SessionOwner {
   user?: string;
   agent?: string;
+  /** Named in thread_started when the write starts the thread. */
+  namespace?: string;
   /** Refuse (ThreadNotVisible, nothing written) when the thread exists with another user. */
   exclusive?: boolean;
+  /** The API key acting, named in thread_started (provenance). */
+  keyId?: string | null;
 }
 
-/** Working memory: one Hash per thread, every write one atomic script that also refreshes the TTL. */
+/**
+ * Working memory: one Hash per thread, every write one atomic script that also refreshes the TTL.
+ * Turns are appended by the pipeline's ingest (acceptTurn), which starts a thread the same way.
+ */
 export class WorkingMemory {
+  private readonly scripts: ScriptGateway;
+
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keys,
     private readonly options: WorkingMemoryOptions,
   ) {
-    loadScripts(redis);
+    this.scripts = new ScriptGateway(redis, keys);
   }
 
-  /** Creates the thread's hash if it is missing (an existing one keeps its fields); refreshes its TTL. */
+  /**
+   * Starts the thread (logging thread_started) unless it exists (an existing one keeps its
+   * fields); refreshes its TTL.
+   */
   async start(threadId: string, owner: SessionOwner = {}): Promise<{ created: boolean }> {
-    return { created: (await this.upsert(threadId, owner, [])) === 1 };
+    return this.update(threadId, {}, owner);
   }
 
-  async appendTurn(
-    threadId: string,
-    turn: { role: string; content: string },
-    owner: SessionOwner = {},
-  ): Promise<{ turnCount: number; ts: number }> {
-    const id = v.threadId(threadId);
-    const role = v.role(turn.role);
-    const content = v.memoryText(turn.content, 'content');
-    const { user, agent } = this.owner(owner);
-    const reply = await this.redis.appendTurn(
-      this.keys.session(id), id, user, agent, role, content, this.options.windowSize, this.options.sessionTtlSeconds,
-    );
-    throwIfScriptError('appendTurn', reply);
-    const [turnCount, ts] = reply as [number, string];
-    return { turnCount, ts: Number(ts) };
-  }
-
+  /** Sets the goal and logs goal_set, in one step. */
   async setGoal(threadId: string, goal: string, owner: SessionOwner = {}): Promise<void> {
-    await this.upsert(threadId, owner, ['goal', v.optionalText(goal, 'goal')]);
+    await this.update(threadId, { goal }, owner);
   }
 
   async setScratchpad(threadId: string, scratchpad: string, owner: SessionOwner = {}): Promise<void> {
-    await this.upsert(threadId, owner, ['scratchpad', v.optionalText(scratchpad, 'scratchpad')]);
+    await this.update(threadId, { scratchpad }, owner);
+  }
+
+  /**
+   * Sets the given fields (a goal is logged as goal_set), starting the thread if it is new, in
+   * one atomic write. Throws ThreadNotVisible when `owner.exclusive` and another user owns it.
+   */
+  async update(threadId: string, fields: { goal?: string | undefined; scratchpad?: string | undefined }, owner: SessionOwner = {}): Promise<{ created: boolean }> {
+    const id = v.threadId(threadId);
+    return this.scripts.upsertSession({
+      threadId: id,
+      user: v.scopeValue(owner.user ?? 'default', 'user'),
+      agent: v.scopeValue(owner.agent ?? 'default', 'agent'),
+      namespace: v.scopeValue(owner.namespace ?? 'default', 'namespace'),
+      exclusive: owner.exclusive ?? false,
+      keyId: owner.keyId ?? null,
+      ...(fields.goal === undefined ? {} : { goal: v.optionalText(fields.goal, 'goal') }),
+      ...(fields.scratchpad === undefined ? {} : { scratchpad: v.optionalText(fields.scratchpad, 'scratchpad') }),
+      sessionTtlSeconds: this.options.sessionTtlSeconds,
+      eventsMaxLen: this.options.eventsMaxLen,
+    });
   }
 
   /** The thread's state with its remaining TTL, or null when it does not exist (or expired). */
@@ -87,21 +103,6 @@ export class WorkingMemory {
     if (ttlErr) throw ttlErr;
     if (Object.keys(hash).length === 0) return null;
     return toSessionState(hash, ttl);
-  }
-
-  private owner(owner: SessionOwner): { user: string; agent: string } {
-    return {
-      user: v.scopeValue(owner.user ?? 'default', 'user'),
-      agent: v.scopeValue(owner.agent ?? 'default', 'agent'),
-    };
-  }
-
-  private async upsert(threadId: string, owner: SessionOwner, fieldValues: string[]): Promise<number> {
-    const id = v.threadId(threadId);
-    const { user, agent } = this.owner(owner);
-    const reply = await this.redis.upsertSession(this.keys.session(id), id, user, agent, this.options.sessionTtlSeconds, owner.exclusive ? '1' : '', ...fieldValues);
-    if (reply === -3) throw new ThreadNotVisible(id);
-    return reply;
   }
 }
 

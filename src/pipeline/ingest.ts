@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config.js';
-import { BacklogFullError, ThreadNotVisible, ValidationError } from '../errors.js';
+import { ValidationError } from '../errors.js';
 import type { Keys } from '../keys.js';
 import type { Durability } from '../redis/durability.js';
-import { loadScripts, throwIfScriptError } from '../redis/scripts.js';
+import { ScriptGateway } from '../redis/scripts.js';
 import * as v from '../validate.js';
 import type { MemoryKind, TurnRole } from '../validate.js';
 
@@ -60,17 +60,16 @@ export function parseTurnInput(threadId: string, body: Record<string, unknown>, 
  * follows means the turn survives a Redis crash.
  */
 export class Ingest {
-  private readonly writer: Redis;
+  private readonly scripts: ScriptGateway;
 
   constructor(
     redis: Redis,
-    private readonly keys: Keys,
+    keys: Keys,
     private readonly config: Pick<Config, 'windowSize' | 'sessionTtlSeconds' | 'eventsMaxLen' | 'turnTtlSeconds' | 'maxBacklog'>,
     /** Without it, Redis's reply to the script is the only confirmation (tests on a Redis without persistence). */
     private readonly durability: Pick<Durability, 'writer' | 'confirmWrites' | 'confirmRead'> = { writer: redis, confirmWrites: async () => undefined, confirmRead: async () => undefined },
   ) {
-    this.writer = durability.writer;
-    loadScripts(this.writer);
+    this.scripts = new ScriptGateway(durability.writer, keys);
   }
 
   /**
@@ -83,19 +82,16 @@ export class Ingest {
     }
     const turnId = v.newId();
     const keyHash = createHash('sha256').update(idempotencyKey ?? '').digest('hex').slice(0, 32);
-    const reply = await this.writer.acceptTurn(
-      this.keys.session(turn.threadId), this.keys.ingestStream, this.keys.events(turn.threadId), this.keys.turn(turnId),
-      this.keys.idempotency(turn.threadId, keyHash), this.keys.rememberStream,
-      turn.threadId, turn.user, turn.agent, turn.role, turn.content, this.config.windowSize, this.config.sessionTtlSeconds,
-      turnId, turn.namespace, turn.remember, turn.k, turn.threshold, this.config.eventsMaxLen, this.config.turnTtlSeconds,
-      idempotencyKey === undefined ? '0' : '1', this.config.maxBacklog, by.exclusive ? '1' : '', by.keyId ?? '',
-    );
-    if (reply === -2) throw new BacklogFullError(1);
-    if (reply === -3) throw new ThreadNotVisible(turn.threadId);
-    throwIfScriptError('acceptTurn', reply);
-    const [created, id, turnCount] = reply as [number, string, number?];
+    const reply = await this.scripts.acceptTurn({
+      ...turn, turnId, idempotencyKeyHash: idempotencyKey === undefined ? null : keyHash,
+      exclusive: by.exclusive ?? false, keyId: by.keyId ?? null,
+      windowSize: this.config.windowSize, sessionTtlSeconds: this.config.sessionTtlSeconds, turnTtlSeconds: this.config.turnTtlSeconds,
+      eventsMaxLen: this.config.eventsMaxLen, maxBacklog: this.config.maxBacklog,
+    });
     // A replay writes nothing, but the turn it found may be another connection's write not yet on disk.
-    await (created === 1 ? this.durability.confirmWrites() : this.durability.confirmRead());
-    return created === 1 ? { turnId: id, threadId: turn.threadId, created: true, turnCount } : { turnId: id, threadId: turn.threadId, created: false };
+    await (reply.created ? this.durability.confirmWrites() : this.durability.confirmRead());
+    return reply.created
+      ? { turnId: reply.turnId, threadId: turn.threadId, created: true, turnCount: reply.turnCount }
+      : { turnId: reply.turnId, threadId: turn.threadId, created: false };
   }
 }

@@ -6,10 +6,9 @@ import type { Logger } from '../log.js';
 import type { LongTermMemory } from '../memory/long-term.js';
 import type { Metrics } from '../metrics.js';
 import { vectorBytes } from '../query.js';
-import { loadScripts, throwIfScriptError } from '../redis/scripts.js';
+import { ScriptGateway } from '../redis/scripts.js';
 import * as v from '../validate.js';
 import type { StreamEntry } from './consumer.js';
-import type { MemoryOutcome } from './turns.js';
 
 export const EMBED_RECALL_GROUP = 'embed-recall';
 export const REMEMBER_GROUP = 'remember';
@@ -71,12 +70,13 @@ export class EmbedRecallStage {
   private readonly finishWaiters: (() => void)[] = [];
   /** Resolves the `handle` waiting for room, if any; only the consumer's loop calls `handle`, one call at a time. */
   private wake: () => void = () => undefined;
+  private readonly scripts: ScriptGateway;
 
   constructor(
     private readonly deps: StageDeps,
     private readonly embedder: TextEmbedder,
   ) {
-    loadScripts(deps.redis);
+    this.scripts = new ScriptGateway(deps.redis, deps.keys);
   }
 
   async handle(entries: StreamEntry[]): Promise<void> {
@@ -150,23 +150,22 @@ export class EmbedRecallStage {
   }
 
   private async finish(turn: ReturnType<typeof parseIngest>, vector: Float32Array, embedMs: number): Promise<void> {
-    const { redis, keys, longTerm, config } = this.deps;
+    const { longTerm, config } = this.deps;
     const started = performance.now();
     const recall = await longTerm.recall({ user: turn.user, namespace: turn.namespace, embedding: vector, k: turn.k, threshold: turn.threshold }, { withTtls: false });
     const recallMs = performance.now() - started;
     const detail = { turn_id: turn.turnId, recall: recall.map((m) => ({ id: m.id, distance: m.distance })) };
-    const reply = await redis.finishRecall(
-      keys.turn(turn.turnId), keys.events(turn.threadId), keys.rememberStream, keys.ingestStream,
-      EMBED_RECALL_GROUP, turn.entryId, JSON.stringify(recall), JSON.stringify(detail), round(embedMs), round(recallMs),
-      turn.remember, vectorBytes(vector), turn.turnId, turn.threadId, turn.user, turn.namespace, turn.role, turn.content,
-      config.eventsMaxLen, keys.turnDoneChannel, config.turnTtlSeconds, config.sessionTtlSeconds,
-    );
-    throwIfScriptError('finishRecall', reply);
+    const stored = await this.scripts.finishRecall({
+      group: EMBED_RECALL_GROUP, entryId: turn.entryId, turnId: turn.turnId, threadId: turn.threadId, user: turn.user, namespace: turn.namespace,
+      role: turn.role, content: turn.content, remember: turn.remember, recallJson: JSON.stringify(recall), eventDetailJson: JSON.stringify(detail),
+      embedMs: round(embedMs), recallMs: round(recallMs), embedding: vectorBytes(vector),
+      eventsMaxLen: config.eventsMaxLen, turnTtlSeconds: config.turnTtlSeconds, sessionTtlSeconds: config.sessionTtlSeconds,
+    });
     const metrics = this.deps.metrics;
     if (metrics) {
       metrics.stageSeconds.observe({ stage: 'recall' }, recallMs / 1000);
       // accepted_ts is Redis's clock, this is ours: on one host (or NTP-synced ones) they agree closely.
-      if (reply === 1 && Number.isFinite(turn.acceptedTs)) metrics.stageSeconds.observe({ stage: 'end_to_end' }, Math.max(0, Date.now() / 1000 - turn.acceptedTs));
+      if (stored && Number.isFinite(turn.acceptedTs)) metrics.stageSeconds.observe({ stage: 'end_to_end' }, Math.max(0, Date.now() / 1000 - turn.acceptedTs));
       metrics.recallHits.observe(recall.length);
       for (const m of recall) metrics.recallDistance.observe(m.distance ?? 0);
     }
@@ -189,9 +188,7 @@ function parseRemember(entry: StreamEntry) {
  * batch go one after another, so a batch never stores a fact twice against itself.
  */
 export class RememberStage {
-  constructor(private readonly deps: StageDeps) {
-    loadScripts(deps.redis);
-  }
+  constructor(private readonly deps: StageDeps) {}
 
   async handle(entries: StreamEntry[]): Promise<void> {
     this.deps.metrics?.batchSize.observe({ stage: 'remember' }, entries.length);
@@ -216,44 +213,17 @@ export class RememberStage {
   }
 
   private async apply(turn: ReturnType<typeof parseRemember>): Promise<void> {
-    const { longTerm, config, log } = this.deps;
+    const { longTerm, config, metrics } = this.deps;
     const started = performance.now();
-    const nearest = await longTerm.nearestSameKind(turn, turn.kind, turn.embedding);
-    const existingDistance = nearest ? nearest.distance : null;
-    if (nearest && nearest.distance <= config.dedupThreshold) {
-      const outcome: MemoryOutcome = { id: nearest.id, deduped: true, existing_distance: existingDistance, kind: turn.kind };
-      const reply = await this.run(turn, 'bump', nearest.id, '', 0, outcome, `deduped onto ${nearest.id}`, started);
-      if (reply !== -1) {
-        throwIfScriptError('applyMemory', reply);
-        return this.observe('deduped', reply, started);
-      }
-      log.info('remember.bump_target_gone', { turn_id: turn.turnId, memory_id: nearest.id });
-    }
-    const doc = longTerm.newDocument({ ...turn, text: turn.content, sourceThread: turn.threadId });
-    const outcome: MemoryOutcome = { id: doc.id, deduped: false, existing_distance: existingDistance, kind: turn.kind };
-    const reply = await this.run(turn, 'write', doc.id, JSON.stringify(doc), longTerm.ttlFor(turn.kind), outcome, `wrote ${doc.id} as ${turn.kind}`, started);
-    throwIfScriptError('applyMemory', reply);
-    this.observe('written', reply, started);
-  }
-
-  /** Counts an outcome only when this delivery applied it (1), not when it found it applied (0). */
-  private observe(outcome: 'written' | 'deduped', reply: number, started: number): void {
-    if (reply !== 1 || !this.deps.metrics) return;
-    this.deps.metrics.memoryWrites.inc({ outcome });
-    this.deps.metrics.stageSeconds.observe({ stage: 'remember' }, (performance.now() - started) / 1000);
-  }
-
-  private run(
-    turn: ReturnType<typeof parseRemember>, mode: 'bump' | 'write', memoryId: string, doc: string, ttl: number,
-    outcome: MemoryOutcome, detail: string, started: number,
-  ): Promise<number> {
-    const { redis, keys, config } = this.deps;
-    const logDetail = { memory_id: memoryId, user: turn.user, namespace: turn.namespace, kind: turn.kind, turn_id: turn.turnId };
-    return redis.applyMemory(
-      keys.turn(turn.turnId), keys.memory(memoryId), keys.events(turn.threadId), keys.rememberStream, keys.memoryLog,
-      REMEMBER_GROUP, turn.entryId, mode, doc, ttl, JSON.stringify(outcome), round(performance.now() - started), turn.role, detail,
-      config.eventsMaxLen, keys.turnDoneChannel, turn.turnId, config.turnTtlSeconds, JSON.stringify(logDetail), config.sessionTtlSeconds,
+    const result = await longTerm.remember(
+      { user: turn.user, namespace: turn.namespace, text: turn.content, embedding: turn.embedding, kind: turn.kind, sourceThread: turn.threadId, dedupThreshold: config.dedupThreshold },
+      { group: REMEMBER_GROUP, entryId: turn.entryId, turnId: turn.turnId, threadId: turn.threadId, role: turn.role,
+        eventsMaxLen: config.eventsMaxLen, turnTtlSeconds: config.turnTtlSeconds, sessionTtlSeconds: config.sessionTtlSeconds },
     );
+    // Counted only when this delivery applied it, not when it found it applied.
+    if (!result.applied || !metrics) return;
+    metrics.memoryWrites.inc({ outcome: result.deduped ? 'deduped' : 'written' });
+    metrics.stageSeconds.observe({ stage: 'remember' }, (performance.now() - started) / 1000);
   }
 }
 
@@ -276,7 +246,7 @@ export function errorText(err: unknown): string {
  * (recordError-1.lua). Never throws: a record that cannot be written costs detail, not the entry.
  */
 async function recordError(deps: StageDeps, group: string, turnId: string, err: unknown): Promise<void> {
-  await deps.redis.recordError(deps.keys.turn(turnId), group, errorText(err)).catch((recordFailure: unknown) =>
+  await new ScriptGateway(deps.redis, deps.keys).recordError({ turnId, group, message: errorText(err) }).catch((recordFailure: unknown) =>
     deps.log.warn('stage.record_error_failed', { turn_id: turnId, group, error: recordFailure }),
   );
 }
@@ -303,15 +273,13 @@ export async function deadLetter(
   deps: Pick<StageDeps, 'redis' | 'keys' | 'config'>, stream: string, group: string, stage: string,
   entry: StreamEntry | undefined, entryId: string, deliveries: number,
 ): Promise<void> {
-  const { redis, keys, config } = deps;
   const turnId = entry?.fields.turn_id && v.GENERATED_ID.test(entry.fields.turn_id) ? entry.fields.turn_id : '';
   const threadId = entry?.fields.thread_id && v.CLIENT_THREAD_ID.test(entry.fields.thread_id) ? entry.fields.thread_id : '';
-  const usable = turnId !== '' && threadId !== '';
-  await redis.deadLetter(
-    stream, keys.deadLetterStream, usable ? keys.turn(turnId) : keys.deadLetterStream, usable ? keys.events(threadId) : keys.deadLetterStream,
-    group, entryId, stage, refusal(group, entry), deliveries, usable ? turnId : '',
-    config.eventsMaxLen, keys.turnDoneChannel, 10_000, config.sessionTtlSeconds,
-  );
+  await new ScriptGateway(deps.redis, deps.keys).deadLetter({
+    stream, group, entryId, stage, cause: refusal(group, entry), deliveries,
+    turn: turnId !== '' && threadId !== '' ? { turnId, threadId } : null,
+    eventsMaxLen: deps.config.eventsMaxLen, sessionTtlSeconds: deps.config.sessionTtlSeconds,
+  });
 }
 
 function round(ms: number): number {

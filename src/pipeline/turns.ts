@@ -1,17 +1,11 @@
 import type { Redis } from 'ioredis';
 import type { Keys } from '../keys.js';
 import type { LongTermMemory, MemoryRecord } from '../memory/long-term.js';
+import type { MemoryOutcome } from '../redis/scripts.js';
 import * as v from '../validate.js';
 
 export type TurnStatus = 'queued' | 'done' | 'failed';
 
-/** What the embed-and-recall and remember stages record about a turn. */
-export interface MemoryOutcome {
-  id: string;
-  deduped: boolean;
-  existing_distance: number | null;
-  kind: string;
-}
 
 export interface TurnResult {
   turn_id: string;
