@@ -276,6 +276,7 @@ export class AgentmemClient {
             lastId = message.id ?? event.event_id;
             yield event;
           }
+          lastId = parser.lastEventId ?? lastId;
         }
       } catch (err) {
         if (signal?.aborted) return;

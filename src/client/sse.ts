@@ -3,7 +3,7 @@ export interface SseMessage {
   /** `message` unless the server named another type. */
   event: string;
   data: string;
-  /** The id field of this event, if it had one. */
+  /** The last event id as of this event (ids carry over from earlier events, as in EventSource). */
   id: string | undefined;
 }
 
@@ -11,7 +11,9 @@ export interface SseMessage {
  * Parses an event stream (text/event-stream) as its bytes arrive, in chunks cut anywhere: lines
  * end in CRLF, LF or CR, comments (`:`) are skipped, and an event is dispatched at a blank line
  * only when it has data — an event cut off by a dropped connection is never dispatched, so a
- * resumed stream cannot repeat or lose half of it.
+ * resumed stream cannot repeat or lose half of it. An id takes effect at the blank line ending its
+ * block, even a block without data (the server's starting cursor): `lastEventId` is what to
+ * resume from.
  */
 export class SseParser {
   private buffer = '';
@@ -19,7 +21,9 @@ export class SseParser {
   private skipLeadingLf = false;
   private data: string[] = [];
   private event = '';
-  private id: string | undefined;
+  private pendingId: string | undefined;
+  /** The id of the last complete block that had one. */
+  lastEventId: string | undefined;
 
   push(chunk: string): SseMessage[] {
     let text = chunk;
@@ -45,10 +49,11 @@ export class SseParser {
 
   private line(line: string): SseMessage | undefined {
     if (line === '') {
-      const message = this.data.length > 0 ? { event: this.event || 'message', data: this.data.join('\n'), id: this.id } : undefined;
+      if (this.pendingId !== undefined) this.lastEventId = this.pendingId;
+      const message = this.data.length > 0 ? { event: this.event || 'message', data: this.data.join('\n'), id: this.lastEventId } : undefined;
       this.data = [];
       this.event = '';
-      this.id = undefined;
+      this.pendingId = undefined;
       return message;
     }
     if (line.startsWith(':')) return undefined;
@@ -58,7 +63,7 @@ export class SseParser {
     if (value.startsWith(' ')) value = value.slice(1);
     if (name === 'data') this.data.push(value);
     else if (name === 'event') this.event = value;
-    else if (name === 'id' && !value.includes('\0')) this.id = value;
+    else if (name === 'id' && !value.includes('\0')) this.pendingId = value;
     return undefined;
   }
 }
