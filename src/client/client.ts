@@ -290,7 +290,7 @@ export class AgentmemClient {
       failure ??= new AgentmemNetworkError(`GET ${path}: the server ended the event stream`, undefined);
       failures++;
       if (failures > this.reconnect.attempts) throw failure;
-      const delayMs = failures === 1 && failure.status === null ? 0 : this.delayAfter(failure, failures, this.reconnect);
+      const delayMs = this.delayAfter(failure, failures, this.reconnect);
       this.options.onRetry?.({ attempt: failures, delayMs, error: failure });
       try {
         await sleep(delayMs, signal);
