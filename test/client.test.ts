@@ -80,9 +80,9 @@ describe('AgentmemClient against a real server', () => {
     expect(await client.whoami()).toEqual({ auth: 'off', key_id: null, name: null, role: 'admin', users: ['*'], namespaces: ['*'], expires_ts: null });
     const key = await client.createKey({ users: ['ann'], role: 'read', name: 'ci', expires: '1h' });
     expect(key).toMatchObject({ key: expect.stringMatching(/^am_/), role: 'read', users: ['ann'], namespaces: ['*'], name: 'ci', revoked: false });
-    expect((await client.listKeys()).map((k) => k.key_id)).toContain(key.key_id);
+    expect((await client.listKeys()).keys.map((k) => k.key_id)).toContain(key.key_id);
     expect(await client.revokeKey(key.key_id)).toEqual({ key_id: key.key_id, revoked: true });
-    expect((await client.listKeys()).find((k) => k.key_id === key.key_id)).toMatchObject({ revoked: true });
+    expect((await client.listKeys()).keys.find((k) => k.key_id === key.key_id)).toMatchObject({ revoked: true });
   });
 
   it('throws errors carrying the status, the field and the message the server sent, and retries none of the 4xx', async () => {

@@ -1,7 +1,7 @@
 import { AgentmemApiError, AgentmemError, AgentmemNetworkError, AgentmemStreamError, AgentmemTimeoutError } from './errors.js';
 import { SseParser } from './sse.js';
 import type {
-  ApiKeyInfo, CreatedKey, CreatedThread, CreateKeyRequest, CreateThreadRequest, DeadLetterList, DeletedMemory, ErrorBody, EventRecord,
+  CreatedKey, CreatedThread, CreateKeyRequest, CreateThreadRequest, DeadLetterList, DeletedMemory, ErrorBody, EventRecord,
   KeyList, ListMemoriesQuery, MemoryList, RecallRequest, RecallResponse, RevokedKey, SessionState, TurnAccepted, TurnRequest, TurnResult,
   UpdateThreadRequest, WhoAmI,
 } from './types.js';
@@ -219,8 +219,8 @@ export class AgentmemClient {
   }
 
   /** GET /v1/keys (admin). */
-  async listKeys(options: CallOptions = {}): Promise<ApiKeyInfo[]> {
-    return (await this.json<KeyList>('GET', '/v1/keys', options)).keys;
+  listKeys(options: CallOptions = {}): Promise<KeyList> {
+    return this.json('GET', '/v1/keys', options);
   }
 
   /** DELETE /v1/keys/:id (admin). */
