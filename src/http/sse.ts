@@ -43,7 +43,9 @@ export async function streamEvents(
     res.end();
     return;
   }
-  res.write(': connected\n\n');
+  // The starting cursor as an id-only event (dispatches nothing): a client whose connection drops
+  // before its first event resumes from here with Last-Event-ID, and misses nothing in between.
+  res.write(`: connected\nid: ${cursor}\n\n`);
   const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), KEEP_ALIVE_MS);
   // Entries that arrive together go out in one write.
   const unfollow = fanout.follow(
