@@ -42,7 +42,9 @@ export type { Scope } from './query.js';
 export { Ingest, REMEMBER_MODES, parseTurnInput, type Accepted, type RememberMode, type TurnInput } from './pipeline/ingest.js';
 
 /** A turn's status and results, and waiting for them. */
-export { readTurn, type MemoryOutcome, type TurnResult, type TurnStatus } from './pipeline/turns.js';
+export { readTurn, type TurnResult, type TurnStatus } from './pipeline/turns.js';
+/** Every Lua script behind one typed method per state change; negative replies from one enum. */
+export { ScriptGateway, ScriptErrorCode, isScriptError, STREAM_CAPS, type MemoryOutcome } from './redis/scripts.js';
 /** Waits for turns to finish (one Pub/Sub subscription shared by every waiter). */
 export { TurnWaiter } from './pipeline/waiter.js';
 
