@@ -50,7 +50,7 @@ type Mode = 'off' | 'keys';
 
 async function startServer(redisUrl: string, mode: Mode): Promise<{ url: string; child: ChildProcess }> {
   const port = await freePort();
-  const child = spawn(process.execPath, [join(PACKAGE_ROOT, 'dist/src/cli/main.js'), 'serve'], {
+  const child = spawn(process.execPath, [join(PACKAGE_ROOT, 'dist/server/cli/main.js'), 'serve'], {
     stdio: ['ignore', 'ignore', 'inherit'],
     env: {
       ...process.env, REDIS_URL: redisUrl, AGENTMEM_PORT: String(port), AGENTMEM_HOST: '127.0.0.1', AGENTMEM_API_ONLY: 'true',

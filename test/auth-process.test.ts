@@ -34,7 +34,7 @@ function env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
 /** `agentmem <args>` to completion: exit code, stdout, stderr. */
 function run(args: string[], extra: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(PACKAGE_ROOT, 'dist/src/cli/main.js'), ...args], { env: env(extra) });
+    const child = spawn(process.execPath, [join(PACKAGE_ROOT, 'dist/server/cli/main.js'), ...args], { env: env(extra) });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));

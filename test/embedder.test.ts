@@ -75,7 +75,7 @@ describe('embedder', () => {
   it('agentmem embed prints one 384-number JSON array per argument, in order', async () => {
     const texts = ['hello', 'hello world'];
     const { stdout } = await promisify(execFile)(
-      process.execPath, [join(PACKAGE_ROOT, 'dist/src/cli/main.js'), 'embed', '--model-dir', inject('modelDir'), ...texts],
+      process.execPath, [join(PACKAGE_ROOT, 'dist/server/cli/main.js'), 'embed', '--model-dir', inject('modelDir'), ...texts],
     );
     const lines = stdout.trim().split('\n').map((l) => JSON.parse(l) as number[]);
     expect(lines).toHaveLength(2);

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createTiers } from '../src/agentmem.js';
 import { EmbedderPool } from '../src/embedder/pool.js';
 import { ThreadedEmbedder } from '../src/embedder/threaded.js';
-import { createOpsApp } from '../src/http/app.js';
+import { createOpsApp } from '../server/http/app.js';
 import { silentLogger } from '../src/log.js';
 import { Metrics } from '../src/metrics.js';
 import { startRedis, type RunningRedis } from '../src/provision/redis-server.js';
