@@ -1,7 +1,7 @@
 import type { AgentMem } from '../src/agentmem.js';
 import { prepareAuth } from '../src/auth/startup.js';
 import type { Config } from '../src/config.js';
-import type { TextEmbedder } from '../src/embedder/threaded.js';
+import type { TextEmbedder } from '../src/embedder/types.js';
 import { createApp } from './http/app.js';
 import { HttpFront } from './http/front.js';
 import { Releasers } from '../src/lifecycle.js';

@@ -1,6 +1,6 @@
 import { openAgentMem, type AgentMem } from '../../src/agentmem.js';
 import type { Config } from '../../src/config.js';
-import type { TextEmbedder } from '../../src/embedder/threaded.js';
+import type { TextEmbedder } from '../../src/embedder/types.js';
 import { createLogger, type Logger } from '../../src/log.js';
 import { DEFAULT_SCOPE, seedMemories } from '../../src/memory/seed.js';
 import { startService, type RunningService } from '../service.js';

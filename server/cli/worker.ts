@@ -1,5 +1,5 @@
 import { openAgentMem, type AgentMem } from '../../src/agentmem.js';
-import type { TextEmbedder } from '../../src/embedder/threaded.js';
+import type { TextEmbedder } from '../../src/embedder/types.js';
 import { createOpsApp } from '../http/app.js';
 import { HttpFront } from '../http/front.js';
 import { Releasers } from '../../src/lifecycle.js';

@@ -7,49 +7,27 @@ import { ApiKeyStore, parseNewKey } from '../../src/auth/key-store.js';
 import { allUsers, inScope, mayActAs, requireRole, resolveScope, type Principal } from '../../src/auth/principal.js';
 import { RateLimiter } from '../../src/auth/rate-limit.js';
 import { keyField, keyTag, memoryEventFilter, threadEventFilter, turnVisible } from './visibility.js';
-import type { Config } from '../../src/config.js';
-import type { TextEmbedder } from '../../src/embedder/threaded.js';
+import type { TextEmbedder } from '../../src/embedder/types.js';
 import { BacklogFullError, DurabilityError, ValidationError } from '../../src/errors.js';
 import type { Keys } from '../../src/keys.js';
 import type { Logger } from '../../src/log.js';
-import type { EventLog } from '../../src/memory/events.js';
 import type { LongTermMemory } from '../../src/memory/long-term.js';
-import type { WorkingMemory } from '../../src/memory/working.js';
 import type { Metrics } from '../../src/metrics.js';
-import { parseTurnInput, type Ingest } from '../../src/pipeline/ingest.js';
+import { parseTurnInput } from '../../src/pipeline/ingest.js';
 import { readTurn } from '../../src/pipeline/turns.js';
 import { stageLiveness } from '../../src/pipeline/liveness.js';
-import type { TurnWaiter } from '../../src/pipeline/waiter.js';
 import type { RunningWorker } from '../../src/pipeline/worker.js';
 import { listModules, missingModules } from '../../src/redis/connection.js';
 import { pairs } from '../../src/redis/reply.js';
 import { asRedisUnavailable, REDIS_RETRY_AFTER_SECONDS, withinMs } from '../../src/redis/unavailable.js';
 import type { Durability } from '../../src/redis/durability.js';
-import type { StreamFanout } from '../../src/redis/stream-fanout.js';
 import { WEB_DIR } from '../../src/paths.js';
 import * as v from '../../src/validate.js';
 import { clientError, requestGuards, verifyJsonBody } from './guards.js';
 import { legacyRoutes } from './legacy.js';
 import { route, type Handler } from './route.js';
+import type { ApiDeps } from './deps.js';
 import { streamEvents } from './sse.js';
-
-export interface ApiDeps {
-  redis: Redis;
-  keys: Keys;
-  working: WorkingMemory;
-  longTerm: LongTermMemory;
-  events: EventLog;
-  embedder: TextEmbedder;
-  ingest: Ingest;
-  waiter: TurnWaiter;
-  fanout: StreamFanout;
-  durability: Durability;
-  config: Config;
-  log: Logger;
-  metrics: Metrics;
-  /** The pipeline workers running in this process, for /readyz. */
-  workers?: readonly Pick<RunningWorker, 'name' | 'health'>[];
-}
 
 const MAX_WAIT_MS = 30_000;
 

@@ -6,7 +6,7 @@ import { ValidationError } from '../../src/errors.js';
 import { seedMemories } from '../../src/memory/seed.js';
 import { parseTurnInput } from '../../src/pipeline/ingest.js';
 import * as v from '../../src/validate.js';
-import type { ApiDeps } from './app.js';
+import type { ApiDeps } from './deps.js';
 import { verifyFormBody } from './guards.js';
 import { route } from './route.js';
 

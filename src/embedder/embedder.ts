@@ -1,8 +1,7 @@
 import { AutoModel, AutoTokenizer, env, type PreTrainedModel, type PreTrainedTokenizer, type Tensor } from '@huggingface/transformers';
-import { EMBEDDING_DIMS } from '../memory/long-term.js';
 import { LOCAL_MODEL_NAME } from '../provision/model.js';
 import { MAX_TOKENS, MODEL_ID } from './model.js';
-import type { TextEmbedder } from './threaded.js';
+import { EMBEDDING_DIMS, type TextEmbedder } from './types.js';
 
 /** Bounds the activations of one inference call (batch × tokens × 384 floats per layer). */
 export const MAX_BATCH = 64;

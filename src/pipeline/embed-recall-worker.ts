@@ -1,5 +1,6 @@
-import type { TextEmbedder } from '../embedder/threaded.js';
-import { EMBED_RECALL_GROUP, EmbedRecallStage, type StageDeps } from './stages.js';
+import type { TextEmbedder } from '../embedder/types.js';
+import { EMBED_RECALL_GROUP } from './groups.js';
+import { EmbedRecallStage, type StageDeps } from './stages.js';
 import { startStageWorker, type RunningWorker } from './worker.js';
 import type { Config } from '../config.js';
 

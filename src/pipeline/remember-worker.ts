@@ -1,5 +1,6 @@
 import type { Config } from '../config.js';
-import { REMEMBER_GROUP, RememberStage, type StageDeps } from './stages.js';
+import { REMEMBER_GROUP } from './groups.js';
+import { RememberStage, type StageDeps } from './stages.js';
 import { startStageWorker, type RunningWorker } from './worker.js';
 
 export const REMEMBER_WORKER = 'remember';

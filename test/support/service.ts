@@ -1,6 +1,6 @@
 import type { Config } from '../../src/config.js';
 import type { Embedder } from '../../src/embedder/embedder.js';
-import type { TextEmbedder } from '../../src/embedder/threaded.js';
+import type { TextEmbedder } from '../../src/embedder/types.js';
 import { silentLogger } from '../../src/log.js';
 import { Ingest } from '../../src/pipeline/ingest.js';
 import { Durability } from '../../src/redis/durability.js';
