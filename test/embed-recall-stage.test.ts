@@ -17,6 +17,9 @@ function gatedEmbedder(real: TextEmbedder, parallelism: number) {
     modelId: real.modelId,
     dims: real.dims,
     parallelism,
+    get broken() {
+      return real.broken;
+    },
     embed: (texts) => new Promise((resolve, reject) => calls.push({ texts, release: () => real.embed(texts).then(resolve, reject) })),
     embedOne: async (text) => (await embedder.embed([text]))[0] as Float32Array,
   };

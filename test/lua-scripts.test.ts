@@ -121,7 +121,7 @@ describe('mergeMemories-3.lua and releaseLock-1.lua', () => {
     await t.redis.writeMemory(t.keys.memory('eeeeeeeeeeee'), JSON.stringify({ user: 'alice', namespace: 'work', hit_count: 1 }), 0);
     await t.redis.writeMemory(t.keys.memory('ffffffffffff'), JSON.stringify({ user: 'alice', namespace: 'work', hit_count: 0 }), 0);
     expect(await t.redis.mergeMemories(t.keys.memory('eeeeeeeeeeee'), t.keys.memory('ffffffffffff'), t.keys.memoryLog, 'eeeeeeeeeeee', 'ffffffffffff', 0.01, 100)).toBe(2);
-    const [[, fields]] = (await t.redis.xrange(t.keys.memoryLog, '-', '+')) as [string, string[]][];
+    const [[, fields]] = (await t.redis.xrange(t.keys.memoryLog, '-', '+')) as [[string, string[]]];
     expect(JSON.parse(fields[3] as string)).toEqual({ survivor: 'eeeeeeeeeeee', merged: 'ffffffffffff', distance: 0.01, hit_count: 2, user: 'alice', namespace: 'work' });
   });
 
