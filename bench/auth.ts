@@ -139,7 +139,7 @@ async function main(): Promise<void> {
     await writeFile(join(PACKAGE_ROOT, 'bench/results/auth.json'), JSON.stringify({ clients, turnsPerClient, latencyTurns, results, summary }, null, 2) + '\n');
   } finally {
     for (const s of servers) s.child.kill('SIGTERM');
-    await Promise.all(servers.map((s) => (s.child.exitCode === null ? new Promise((r) => s.child.once('exit', r)) : undefined)));
+    await Promise.all(servers.filter((s) => s.child.exitCode === null).map((s) => new Promise((r) => s.child.once('exit', r))));
     await redis.stop();
     await rm(dataDir, { recursive: true, force: true });
   }

@@ -20,7 +20,7 @@ function gatedEmbedder(real: TextEmbedder, parallelism: number) {
     get broken() {
       return real.broken;
     },
-    embed: (texts) => new Promise((resolve, reject) => calls.push({ texts, release: () => real.embed(texts).then(resolve, reject) })),
+    embed: (texts) => new Promise((resolve, reject) => calls.push({ texts, release: () => void real.embed(texts).then(resolve, reject) })),
     embedOne: async (text) => (await embedder.embed([text]))[0] as Float32Array,
   };
   return { embedder, calls };

@@ -113,9 +113,9 @@ describe('/readyz', () => {
     try {
       // No worker runs on this test's streams: ready for traffic, degraded.
       expect(await (await fetch(url)).json()).toMatchObject({ status: 'degraded', checks: { embedder: 'ok' } });
-      await sessions[0]!.close();
+      await sessions[0].close();
       expect((await fetch(url)).status).toBe(200); // one session left still embeds
-      await sessions[1]!.close();
+      await sessions[1].close();
       const down = await fetch(url);
       expect(down.status).toBe(503);
       expect(await down.json()).toMatchObject({ checks: { redis: 'ok', index: 'ok', embedder: 'failed: embedder closed' } });
