@@ -19,7 +19,7 @@ RUN npm run build && mkdir -p web
 # `embed` provisions just the model (`provision` would also fetch a Redis Stack the image never
 # runs) and then runs one inference, so a model or onnxruntime that can't work fails the build
 # here rather than at container start. The downloaded jar is only the model's source archive.
-RUN node dist/src/cli/main.js embed hello > /dev/null \
+RUN node dist/server/cli/main.js embed hello > /dev/null \
  && rm -rf "$AGENTMEM_CACHE_DIR/models/downloads"
 
 # ---- runtime -----------------------------------------------------------------------------------
@@ -51,5 +51,5 @@ COPY --from=build /app/.cache/agentmem/models ./.cache/agentmem/models
 # without reading the image's /etc/passwd (Kubernetes' runAsNonRoot, for one).
 USER 1000:1000
 EXPOSE 8094
-ENTRYPOINT ["node", "dist/src/cli/main.js"]
+ENTRYPOINT ["node", "dist/server/cli/main.js"]
 CMD ["serve"]

@@ -50,7 +50,7 @@ type Mode = 'off' | 'keys';
 
 async function startServer(redisUrl: string, mode: Mode): Promise<{ url: string; child: ChildProcess }> {
   const port = await freePort();
-  const child = spawn(process.execPath, [join(PACKAGE_ROOT, 'dist/src/cli/main.js'), 'serve'], {
+  const child = spawn(process.execPath, [join(PACKAGE_ROOT, 'dist/server/cli/main.js'), 'serve'], {
     stdio: ['ignore', 'ignore', 'inherit'],
     env: {
       ...process.env, REDIS_URL: redisUrl, AGENTMEM_PORT: String(port), AGENTMEM_HOST: '127.0.0.1', AGENTMEM_API_ONLY: 'true',
@@ -139,7 +139,7 @@ async function main(): Promise<void> {
     await writeFile(join(PACKAGE_ROOT, 'bench/results/auth.json'), JSON.stringify({ clients, turnsPerClient, latencyTurns, results, summary }, null, 2) + '\n');
   } finally {
     for (const s of servers) s.child.kill('SIGTERM');
-    await Promise.all(servers.map((s) => (s.child.exitCode === null ? new Promise((r) => s.child.once('exit', r)) : undefined)));
+    await Promise.all(servers.filter((s) => s.child.exitCode === null).map((s) => new Promise((r) => s.child.once('exit', r))));
     await redis.stop();
     await rm(dataDir, { recursive: true, force: true });
   }

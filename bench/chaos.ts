@@ -62,7 +62,7 @@ process.once('exit', () => {
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(signal === 'SIGINT' ? 130 : 143));
 
 function spawnAgentmem(args: string[], env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, [join(PACKAGE_ROOT, 'dist/src/cli/main.js'), ...args], {
+  const child = spawn(process.execPath, [join(PACKAGE_ROOT, 'dist/server/cli/main.js'), ...args], {
     stdio: ['ignore', 'ignore', 'ignore'],
     env: { ...process.env, AGENTMEM_LOG_LEVEL: 'warn', AGENTMEM_HOST: '127.0.0.1', AGENTMEM_CLAIM_IDLE_MS: String(CLAIM_IDLE_MS), ...env },
   });

@@ -25,7 +25,7 @@ import { parseArgs } from 'node:util';
 import { loadThreadedEmbedder } from '../src/agentmem.js';
 import { loadConfig } from '../src/config.js';
 import type { EmbedderPool } from '../src/embedder/pool.js';
-import type { TextEmbedder } from '../src/embedder/threaded.js';
+import type { TextEmbedder } from '../src/embedder/types.js';
 import { createLogger } from '../src/log.js';
 import type { EventRecord } from '../src/memory/events.js';
 import type { TurnResult } from '../src/pipeline/turns.js';

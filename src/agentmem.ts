@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { modelDirOf, type Config } from './config.js';
 import type { Embedder } from './embedder/embedder.js';
 import { EmbedderPool, poolShape } from './embedder/pool.js';
-import type { TextEmbedder } from './embedder/threaded.js';
+import type { TextEmbedder } from './embedder/types.js';
 import { createKeys, type Keys } from './keys.js';
 import type { Logger } from './log.js';
 import { EventLog } from './memory/events.js';

@@ -26,7 +26,7 @@ export { WorkingMemory, type SessionOwner, type SessionState, type Turn, type Wo
 
 /** Long-term memory: JSON documents under a vector index; recall, dedup-on-write, TTLs per kind. */
 export {
-  EMBEDDING_DIMS, LongTermMemory, type LongTermOptions, type MemoryDocument, type MemoryRecord, type RecallInput, type RememberInput, type RememberResult,
+  LongTermMemory, type LongTermOptions, type MemoryDocument, type MemoryRecord, type RecallInput, type RememberInput, type RememberResult,
 } from './memory/long-term.js';
 
 /** The event log: one capped, expiring Stream per thread. */
@@ -49,7 +49,13 @@ export { ScriptGateway, ScriptErrorCode, isScriptError, STREAM_CAPS, type Memory
 export { TurnWaiter } from './pipeline/waiter.js';
 
 /** The pipeline's stages (embed-and-recall, remember) and the worker loop that runs one over its stream. */
-export { EMBED_RECALL_GROUP, EmbedRecallStage, REMEMBER_GROUP, RememberStage, type StageDeps } from './pipeline/stages.js';
+export { EmbedRecallStage, RememberStage, type StageDeps } from './pipeline/stages.js';
+/** The consumer groups of the two stages. */
+export { EMBED_RECALL_GROUP, REMEMBER_GROUP } from './pipeline/groups.js';
+/** Start one pipeline worker in this process (what `agentmem worker <name>` and `serve` run). */
+export { startEmbedRecallWorker } from './pipeline/embed-recall-worker.js';
+export { startRememberWorker } from './pipeline/remember-worker.js';
+export { startConsolidatorWorker } from './consolidation/worker.js';
 /** A consumer-group reader with claiming of stalled entries and dead-lettering. */
 export { StreamConsumer, type ConsumerOptions, type StreamEntry } from './pipeline/consumer.js';
 /** Runs one stage as a worker (blocking reads on their own connection); how the service's workers start. */
@@ -59,7 +65,7 @@ export { startStageWorker, type RunningWorker } from './pipeline/worker.js';
 export { Consolidator, type ConsolidationSummary, type ConsolidatorOptions } from './consolidation/consolidator.js';
 
 /** Embedding text: what the tiers and stages need from a model (`loadEmbedder`/`loadThreadedEmbedder` give one). */
-export type { TextEmbedder } from './embedder/threaded.js';
+export { EMBEDDING_DIMS, type TextEmbedder } from './embedder/types.js';
 /** The model on the calling thread (loaded by `loadEmbedder`). */
 export type { Embedder } from './embedder/embedder.js';
 

@@ -50,7 +50,8 @@ export function scopeValue(value: unknown, field: 'user' | 'namespace' | 'agent'
   if (value.length > MAX_SCOPE_LENGTH) throw new ValidationError(field, `must be at most ${MAX_SCOPE_LENGTH} characters`);
   if (value !== value.trim()) throw new ValidationError(field, 'must not start or end with whitespace');
   if (value.includes(',')) throw new ValidationError(field, 'must not contain a comma');
-  // eslint-style control-character check; the index and the demos' pages cannot show them.
+  // The index and the demos' pages cannot show control characters.
+  // eslint-disable-next-line no-control-regex -- control characters are what this refuses
   if (/[\u0000-\u001f\u007f]/.test(value)) throw new ValidationError(field, 'must not contain control characters');
   return value;
 }

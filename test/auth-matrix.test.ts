@@ -30,7 +30,6 @@ let aliceThread: string;
 let bobThread: string;
 let aliceTurn: string;
 let bobTurn: string;
-let aliceMemory: string;
 let bobMemory: string;
 let revocable: string;
 
@@ -96,7 +95,7 @@ beforeAll(async () => {
   tokens.malformed = 'am_not-a-key';
   revocable = (await store.create({ users: ['carol'], namespaces: ['*'], role: 'read' })).key.key_id;
 
-  aliceMemory = await remember('alice', 'default', ALICE_TEXT);
+  await remember('alice', 'default', ALICE_TEXT);
   bobMemory = await remember('bob', 'work', BOB_TEXT);
   aliceThread = ((await call('aliceW', { method: 'POST', path: '/v1/threads', json: {} })).body.thread_id) as string;
   bobThread = ((await call('bobW', { method: 'POST', path: '/v1/threads', json: {} })).body.thread_id) as string;

@@ -34,7 +34,7 @@ function env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
 /** `agentmem <args>` to completion: exit code, stdout, stderr. */
 function run(args: string[], extra: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(PACKAGE_ROOT, 'dist/src/cli/main.js'), ...args], { env: env(extra) });
+    const child = spawn(process.execPath, [join(PACKAGE_ROOT, 'dist/server/cli/main.js'), ...args], { env: env(extra) });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -45,7 +45,8 @@ function run(args: string[], extra: Record<string, string> = {}): Promise<{ code
 
 describe('auth off on a reachable address', () => {
   it('refuses to start, naming the setting, with auth off by default or said outright', async () => {
-    for (const extra of [{}, { AGENTMEM_AUTH: 'off' }]) {
+    const unsetOrOff: Record<string, string>[] = [{}, { AGENTMEM_AUTH: 'off' }];
+    for (const extra of unsetOrOff) {
       const port = await freePort();
       const { code, stderr } = await run(['serve', '--host', '0.0.0.0', '--port', String(port)], extra);
       expect(code).toBe(2);

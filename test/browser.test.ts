@@ -16,6 +16,16 @@ import { startTestService, type TestService } from './support/service.js';
  * sends it on every request and event stream, and shows its scope.
  */
 
+// The functions given to page.evaluate and page.waitForFunction run in the page. The tests are
+// type-checked with Node's globals only (the DOM library would retype fetch for every test), so
+// the few page globals they use are declared here.
+interface PageElement {
+  textContent: string | null;
+  value: string;
+}
+declare const document: { getElementById(id: string): PageElement | null; body: { dataset: Record<string, string | undefined> } };
+declare const sessionStorage: { getItem(key: string): string | null };
+
 /** A bootstrap admin key in the documented format (am_<12 hex>_<secret>), made up for this run. */
 const ADMIN_KEY = `am_${randomBytes(6).toString('hex')}_${randomBytes(32).toString('base64url')}`;
 
@@ -80,7 +90,7 @@ for (const variant of [{ title: 'auth off', keyed: false }, { title: 'API keys o
       await page.selectOption('#kind', kind);
       await page.fill('#text', text);
       await page.click('#send');
-      await page.waitForFunction(() => (document.getElementById('text') as HTMLTextAreaElement).value === '');
+      await page.waitForFunction(() => (document.getElementById('text') as PageElement).value === '');
     }
 
     function memoryRow(page: Page, text: string) {

@@ -6,7 +6,7 @@ import { loadConfig, SETTINGS } from '../src/config.js';
 import { ValidationError } from '../src/errors.js';
 import { PACKAGE_ROOT } from '../src/paths.js';
 
-const CLI = join(PACKAGE_ROOT, 'dist/src/cli/main.js');
+const CLI = join(PACKAGE_ROOT, 'dist/server/cli/main.js');
 const run = (args: string[]) =>
   promisify(execFile)(process.execPath, [CLI, ...args]).then(
     ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),

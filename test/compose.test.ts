@@ -84,7 +84,7 @@ describe('docker-compose.yml', () => {
     // The API key settings come with #11's API keys; a build without them cannot check their names.
     for (const [name, s] of agentmemServices) {
       for (const variable of Object.keys(s.environment ?? {})) expect([name, known.has(variable)]).toEqual([name, true]);
-      const { stdout } = await promisify(execFile)(process.execPath, [join(PACKAGE_ROOT, 'dist/src/cli/main.js'), ...(s.command ?? []), '--help']);
+      const { stdout } = await promisify(execFile)(process.execPath, [join(PACKAGE_ROOT, 'dist/server/cli/main.js'), ...(s.command ?? []), '--help']);
       expect(stdout).toMatch(/^Usage: agentmem /);
     }
   });

@@ -140,7 +140,7 @@ describe('consolidator', () => {
 describe('consolidator processes', () => {
   function cli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
     return new Promise((resolve) => {
-      const child = spawn(process.execPath, [join(PACKAGE_ROOT, 'dist/src/cli/main.js'), ...args], { env: { ...process.env, ...env } });
+      const child = spawn(process.execPath, [join(PACKAGE_ROOT, 'dist/server/cli/main.js'), ...args], { env: { ...process.env, ...env } });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -169,7 +169,7 @@ describe('consolidator processes', () => {
     const base = unitVector(31);
     for (let i = 0; i < 5; i++) await put(`70000000${String(i).padStart(4, '0')}`, nearVector(base, 3100 + i), { user: 'scheduled' });
     const c = t.config;
-    const child = spawn(process.execPath, [join(PACKAGE_ROOT, 'dist/src/cli/main.js'), 'worker', 'consolidator'], {
+    const child = spawn(process.execPath, [join(PACKAGE_ROOT, 'dist/server/cli/main.js'), 'worker', 'consolidator'], {
       env: {
         ...process.env, REDIS_URL: inject('redisUrl'), AGENTMEM_LOG_LEVEL: 'warn', AGENTMEM_METRICS_PORT: '0', AGENTMEM_INDEX_NAME: c.indexName,
         AGENTMEM_MEMORY_PREFIX: c.memoryPrefix, AGENTMEM_PIPELINE_PREFIX: c.pipelinePrefix, AGENTMEM_CONSOLIDATE_INTERVAL_MS: '1000',

@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TextEmbedder } from '../src/embedder/threaded.js';
+import type { TextEmbedder } from '../src/embedder/types.js';
 import { silentLogger } from '../src/log.js';
 import { ensureGroup, type StreamEntry } from '../src/pipeline/consumer.js';
-import { EMBED_RECALL_GROUP, EmbedRecallStage } from '../src/pipeline/stages.js';
+import { EMBED_RECALL_GROUP } from '../src/pipeline/groups.js';
+import { EmbedRecallStage } from '../src/pipeline/stages.js';
 import type { TurnResult } from '../src/pipeline/turns.js';
 import { testEmbedder } from './support/embedder.js';
 import { startTestService, type TestService } from './support/service.js';
@@ -16,7 +17,10 @@ function gatedEmbedder(real: TextEmbedder, parallelism: number) {
     modelId: real.modelId,
     dims: real.dims,
     parallelism,
-    embed: (texts) => new Promise((resolve, reject) => calls.push({ texts, release: () => real.embed(texts).then(resolve, reject) })),
+    get broken() {
+      return real.broken;
+    },
+    embed: (texts) => new Promise((resolve, reject) => calls.push({ texts, release: () => void real.embed(texts).then(resolve, reject) })),
     embedOne: async (text) => (await embedder.embed([text]))[0] as Float32Array,
   };
   return { embedder, calls };

@@ -75,7 +75,7 @@ describe('embedder', () => {
   it('agentmem embed prints one 384-number JSON array per argument, in order', async () => {
     const texts = ['hello', 'hello world'];
     const { stdout } = await promisify(execFile)(
-      process.execPath, [join(PACKAGE_ROOT, 'dist/src/cli/main.js'), 'embed', '--model-dir', inject('modelDir'), ...texts],
+      process.execPath, [join(PACKAGE_ROOT, 'dist/server/cli/main.js'), 'embed', '--model-dir', inject('modelDir'), ...texts],
     );
     const lines = stdout.trim().split('\n').map((l) => JSON.parse(l) as number[]);
     expect(lines).toHaveLength(2);
@@ -135,11 +135,11 @@ describe('embedder pool', () => {
     const sessions = await Promise.all([ThreadedEmbedder.load(inject('modelDir'), 1), ThreadedEmbedder.load(inject('modelDir'), 1)]);
     const pool = new EmbedderPool(sessions);
     const sentence = fixture.sentences[0]!;
-    await sessions[0]!.close();
+    await sessions[0].close();
     expect(pool.broken).toBeUndefined();
     const vectors = await Promise.all(Array.from({ length: 4 }, () => pool.embedOne(sentence.text)));
     for (const v of vectors) expect(maxAbsDiff(v, sentence.embedding)).toBeLessThan(TOLERANCE);
-    await sessions[1]!.close();
+    await sessions[1].close();
     expect(pool.broken?.message).toMatch(/closed/);
     await expect(pool.embedOne(sentence.text)).rejects.toThrow(/closed/);
   });

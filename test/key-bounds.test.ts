@@ -55,7 +55,7 @@ describe('keys a client can cause', () => {
     const unbounded = [];
     for (const k of keys) {
       if (k.ttl > 0 || capped.has(k.key)) continue;
-      const kind = k.key.startsWith(s.config.memoryPrefix) ? JSON.parse(String(await s.redis.call('JSON.GET', k.key, '$.kind')))[0] : undefined;
+      const kind = k.key.startsWith(s.config.memoryPrefix) ? (JSON.parse(String(await s.redis.call('JSON.GET', k.key, '$.kind'))) as string[])[0] : undefined;
       if (kind !== 'semantic') unbounded.push(k);
     }
     expect(unbounded).toEqual([]);

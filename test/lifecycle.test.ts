@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { EMBED_RECALL_GROUP, REMEMBER_GROUP } from '../src/pipeline/stages.js';
+import { EMBED_RECALL_GROUP, REMEMBER_GROUP } from '../src/pipeline/groups.js';
 import { agentmemEnv, killAll, spawnAgentmem, until, untilStatus, type AgentmemProcess } from './support/fleet.js';
 import { freePort } from './support/ports.js';
 import { openTiers, type TestTiers } from './support/redis.js';

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createTiers } from '../src/agentmem.js';
 import { EmbedderPool } from '../src/embedder/pool.js';
 import { ThreadedEmbedder } from '../src/embedder/threaded.js';
-import { createOpsApp } from '../src/http/app.js';
+import { createOpsApp } from '../server/http/app.js';
 import { silentLogger } from '../src/log.js';
 import { Metrics } from '../src/metrics.js';
 import { startRedis, type RunningRedis } from '../src/provision/redis-server.js';
@@ -113,9 +113,9 @@ describe('/readyz', () => {
     try {
       // No worker runs on this test's streams: ready for traffic, degraded.
       expect(await (await fetch(url)).json()).toMatchObject({ status: 'degraded', checks: { embedder: 'ok' } });
-      await sessions[0]!.close();
+      await sessions[0].close();
       expect((await fetch(url)).status).toBe(200); // one session left still embeds
-      await sessions[1]!.close();
+      await sessions[1].close();
       const down = await fetch(url);
       expect(down.status).toBe(503);
       expect(await down.json()).toMatchObject({ checks: { redis: 'ok', index: 'ok', embedder: 'failed: embedder closed' } });

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureGroup, type StreamEntry } from '../src/pipeline/consumer.js';
-import { REMEMBER_GROUP, RememberStage } from '../src/pipeline/stages.js';
+import { REMEMBER_GROUP } from '../src/pipeline/groups.js';
+import { RememberStage } from '../src/pipeline/stages.js';
 import type { TurnResult } from '../src/pipeline/turns.js';
 import { silentLogger } from '../src/log.js';
 import { vectorBytes } from '../src/query.js';

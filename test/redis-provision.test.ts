@@ -46,7 +46,7 @@ describe('Redis resolution', () => {
 
   it('agentmem redis reuses a suitable server on its port, prints the URL and exits cleanly on SIGTERM', async () => {
     const port = new URL(inject('redisUrl')).port;
-    const child = spawn(process.execPath, [join(PACKAGE_ROOT, 'dist/src/cli/main.js'), 'redis', '--redis-port', port], {
+    const child = spawn(process.execPath, [join(PACKAGE_ROOT, 'dist/server/cli/main.js'), 'redis', '--redis-port', port], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, REDIS_URL: '' },
     });

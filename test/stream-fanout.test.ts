@@ -113,8 +113,8 @@ describe('StreamFanout (one blocking read shared by many followers)', () => {
     const bystander = `${prefix}f1`;
     const got = recorder();
     const other = recorder();
-    fanout.follow(key, '0-0', got.onEntries);
-    fanout.follow(bystander, '0-0', other.onEntries);
+    fanout.follow(key, '0-0', got.onEntries, got.onFailed);
+    fanout.follow(bystander, '0-0', other.onEntries, other.onFailed);
     const old = await redis.xadd(key, '*', 'n', 'before the failover');
     const kept = await redis.xadd(bystander, '*', 'n', 'kept');
     await until(() => got.ids.length === 1 && other.ids.length === 1, 3000, 'the entries before the failover');
@@ -130,6 +130,7 @@ describe('StreamFanout (one blocking read shared by many followers)', () => {
     const next = await redis.xadd(bystander, '*', 'n', 'next');
     await until(() => other.ids.length === 2, 3000, 'the next entry of the untouched stream');
     expect(other.ids).toEqual([kept, next]);
+    expect([...got.failures, ...other.failures]).toEqual([]);
   });
 
   it('stops handing entries to a follower once it unfollows, and drops the stream with its last follower', async () => {

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { EMBED_RECALL_GROUP, REMEMBER_GROUP } from '../src/pipeline/stages.js';
+import { EMBED_RECALL_GROUP, REMEMBER_GROUP } from '../src/pipeline/groups.js';
 import { Ingest } from '../src/pipeline/ingest.js';
 import { readTurn, type TurnResult } from '../src/pipeline/turns.js';
 import { createKeys } from '../src/keys.js';
@@ -36,7 +36,7 @@ function testEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
 
 /** `agentmem worker <name>` as its own process, on this test's keys. */
 function startWorker(name: 'embed-recall' | 'remember', metricsPort = 0, consumerName = ''): ChildProcess {
-  const child = spawn(process.execPath, [join(PACKAGE_ROOT, 'dist/src/cli/main.js'), 'worker', name], {
+  const child = spawn(process.execPath, [join(PACKAGE_ROOT, 'dist/server/cli/main.js'), 'worker', name], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: testEnv({ AGENTMEM_METRICS_PORT: String(metricsPort), AGENTMEM_CONSUMER_NAME: consumerName }),
   });
@@ -127,7 +127,7 @@ describe('agentmem serve --api-only', () => {
     const port = await freePort();
     // Streams of its own: the worker processes of the tests above still read this file's.
     const keys = createKeys({ ...t.config, pipelinePrefix: `${t.config.pipelinePrefix}api-only:` });
-    const child = spawn(process.execPath, [join(PACKAGE_ROOT, 'dist/src/cli/main.js'), 'serve', '--api-only', '--no-reset', '--port', String(port)], {
+    const child = spawn(process.execPath, [join(PACKAGE_ROOT, 'dist/server/cli/main.js'), 'serve', '--api-only', '--no-reset', '--port', String(port)], {
       stdio: ['ignore', 'ignore', 'pipe'],
       env: testEnv({ AGENTMEM_LOG_LEVEL: 'info', AGENTMEM_HOST: '127.0.0.1', AGENTMEM_PIPELINE_PREFIX: `${t.config.pipelinePrefix}api-only:` }),
     });

@@ -60,6 +60,7 @@ export function parseNewKey(input: { users?: unknown; namespaces?: unknown; role
   if (role === 'admin' && !(namespaces.length === 1 && namespaces[0] === ALL)) throw new ValidationError('namespaces', 'admin keys cover every namespace (*)');
   let name: string | undefined;
   if (input.name !== undefined) {
+    // eslint-disable-next-line no-control-regex -- control characters are what this refuses
     if (typeof input.name !== 'string' || input.name.length > 128 || /[\u0000-\u001f\u007f]/.test(input.name)) {
       throw new ValidationError('name', 'must be a string of at most 128 characters without control characters');
     }

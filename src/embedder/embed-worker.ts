@@ -1,18 +1,11 @@
-import { parentPort, workerData } from 'node:worker_threads';
-import { Embedder } from './embedder.js';
-
 /**
  * The embedder's thread. ONNX Runtime's Node binding runs inference synchronously on the calling
  * thread, so on the main thread every batch would freeze HTTP, SSE and Redis replies for its
  * whole duration; here it blocks only this thread.
  */
-export interface EmbedRequest {
-  id: number;
-  texts: string[];
-}
-export type EmbedReply = { id: number; vectors: Float32Array[] } | { id: number; error: string };
-/** Asks the thread to end between inference calls (see ThreadedEmbedder.close). */
-export type StopRequest = 'stop';
+import { parentPort, workerData } from 'node:worker_threads';
+import { Embedder } from './embedder.js';
+import type { EmbedReply, EmbedRequest, StopRequest } from './types.js';
 
 const port = parentPort;
 if (!port) throw new Error('embed-worker must run as a worker thread');

@@ -1,8 +1,7 @@
 import { AutoModel, AutoTokenizer, env, type PreTrainedModel, type PreTrainedTokenizer, type Tensor } from '@huggingface/transformers';
-import { EMBEDDING_DIMS } from '../memory/long-term.js';
 import { LOCAL_MODEL_NAME } from '../provision/model.js';
 import { MAX_TOKENS, MODEL_ID } from './model.js';
-import type { TextEmbedder } from './threaded.js';
+import { EMBEDDING_DIMS, type TextEmbedder } from './types.js';
 
 /** Bounds the activations of one inference call (batch × tokens × 384 floats per layer). */
 export const MAX_BATCH = 64;
@@ -68,18 +67,18 @@ export class Embedder implements TextEmbedder {
   tokenIds(texts: readonly string[]): number[][] {
     return texts.map((t) => {
       const inputs = this.tokenizer(t, { truncation: true, max_length: MAX_TOKENS });
-      this.restoreFinalSep(inputs.input_ids as Tensor, inputs.attention_mask as Tensor);
-      return Array.from((inputs.input_ids as Tensor).data as BigInt64Array, Number);
+      this.restoreFinalSep(inputs.input_ids, inputs.attention_mask);
+      return Array.from(inputs.input_ids.data as BigInt64Array, Number);
     });
   }
 
   private async embedBatch(texts: string[]): Promise<Float32Array[]> {
     const inputs = this.tokenizer(texts, { padding: true, truncation: true, max_length: MAX_TOKENS });
-    this.restoreFinalSep(inputs.input_ids as Tensor, inputs.attention_mask as Tensor);
+    this.restoreFinalSep(inputs.input_ids, inputs.attention_mask);
     const { last_hidden_state: hidden } = (await this.model(inputs)) as { last_hidden_state: Tensor };
     const [batch, tokens, dims] = hidden.dims as [number, number, number];
     const states = hidden.data as Float32Array;
-    const mask = (inputs.attention_mask as Tensor).data as BigInt64Array;
+    const mask = inputs.attention_mask.data as BigInt64Array;
     const vectors: Float32Array[] = [];
     for (let b = 0; b < batch; b++) {
       const sum = new Float64Array(dims);

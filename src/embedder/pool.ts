@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
-import { EMBEDDING_DIMS } from '../memory/long-term.js';
 import { MODEL_ID } from './model.js';
-import { ThreadedEmbedder, type TextEmbedder } from './threaded.js';
+import { ThreadedEmbedder } from './threaded.js';
+import { EMBEDDING_DIMS, type TextEmbedder } from './types.js';
 
 /** Sessions and threads per session when the configuration leaves them at 0 (auto). */
 export function poolShape(sessions: number, threads: number, cores = availableParallelism()): { sessions: number; threads: number } {

@@ -3,21 +3,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { PACKAGE_ROOT } from '../paths.js';
-import type { EmbedReply, EmbedRequest, StopRequest } from './embed-worker.js';
-import { EMBEDDING_DIMS } from '../memory/long-term.js';
 import { MODEL_ID } from './model.js';
-
-/** What the pipeline needs of an embedder, wherever it runs. */
-export interface TextEmbedder {
-  readonly modelId: string;
-  readonly dims: number;
-  /** Calls that run side by side; more in flight only queue. */
-  readonly parallelism: number;
-  /** Why this embedder can no longer embed, once it cannot (its thread died, or it was closed). */
-  readonly broken: Error | undefined;
-  embed(texts: readonly string[]): Promise<Float32Array[]>;
-  embedOne(text: string): Promise<Float32Array>;
-}
+import { EMBEDDING_DIMS, type EmbedReply, type EmbedRequest, type StopRequest, type TextEmbedder } from './types.js';
 
 /** The worker script: next to this module once built; under a TypeScript runner, the built copy. */
 function workerScript(): string {

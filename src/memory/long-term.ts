@@ -6,9 +6,8 @@ import { pairs } from '../redis/reply.js';
 import { isScriptError, ScriptErrorCode, ScriptGateway, STREAM_CAPS, type MemoryWrite, type TurnEntry } from '../redis/scripts.js';
 import * as v from '../validate.js';
 import type { MemoryKind } from '../validate.js';
-import { EMBEDDING_DIMS, SearchIndex } from './search-index.js';
-
-export { EMBEDDING_DIMS };
+import { EMBEDDING_DIMS } from '../embedder/types.js';
+import { SearchIndex } from './search-index.js';
 
 /** The stored JSON document: exactly the reference demos' field set. */
 export interface MemoryDocument {

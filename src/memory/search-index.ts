@@ -1,9 +1,8 @@
 import type { Redis } from 'ioredis';
+import { EMBEDDING_DIMS } from '../embedder/types.js';
 import type { Keys } from '../keys.js';
 import type { Logger } from '../log.js';
 import { isMissingIndex } from '../redis/missing.js';
-
-export const EMBEDDING_DIMS = 384;
 
 const INDEX_SCHEMA = [
   'ON', 'JSON', 'PREFIX', 1, '<prefix>', 'SCHEMA',

@@ -1,4 +1,4 @@
-import type { TextEmbedder } from '../embedder/threaded.js';
+import type { TextEmbedder } from '../embedder/types.js';
 import type { Scope } from '../query.js';
 import type { MemoryKind } from '../validate.js';
 import type { LongTermMemory, RememberResult } from './long-term.js';

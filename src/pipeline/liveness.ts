@@ -2,8 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Keys } from '../keys.js';
 import { isMissingGroup } from '../redis/missing.js';
 import { pairs } from '../redis/reply.js';
-import { EMBED_RECALL_GROUP, REMEMBER_GROUP } from './stages.js';
-import { CONSUMER_LIVE_MS } from './worker.js';
+import { CONSUMER_LIVE_MS, EMBED_RECALL_GROUP, REMEMBER_GROUP } from './groups.js';
 
 /** The consumers of one stage's group: how many it knows, how many are live, and the freshest one's idle time. */
 export interface StageConsumers {

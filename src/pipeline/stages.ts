@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Config } from '../config.js';
-import type { TextEmbedder } from '../embedder/threaded.js';
+import type { TextEmbedder } from '../embedder/types.js';
 import type { Keys } from '../keys.js';
 import type { Logger } from '../log.js';
 import type { LongTermMemory } from '../memory/long-term.js';
@@ -9,9 +9,7 @@ import { vectorBytes } from '../query.js';
 import { ScriptGateway } from '../redis/scripts.js';
 import * as v from '../validate.js';
 import type { StreamEntry } from './consumer.js';
-
-export const EMBED_RECALL_GROUP = 'embed-recall';
-export const REMEMBER_GROUP = 'remember';
+import { EMBED_RECALL_GROUP, REMEMBER_GROUP } from './groups.js';
 
 type StageConfig = Pick<Config, 'eventsMaxLen' | 'sessionTtlSeconds' | 'turnTtlSeconds' | 'dedupThreshold'>;
 

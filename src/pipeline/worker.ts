@@ -1,6 +1,7 @@
 import type { Config } from '../config.js';
 import { blockingConnection } from '../redis/connection.js';
 import { StreamConsumer, type StreamEntry } from './consumer.js';
+import { BLOCK_MS, CONSUMER_LIVE_MS } from './groups.js';
 import { deadLetter, type StageDeps } from './stages.js';
 
 export interface RunningWorker {
@@ -11,13 +12,6 @@ export interface RunningWorker {
   /** Stops reading, finishes the batch in hand, hands back what it read but did not finish, closes its blocking connection. Safe to call twice. */
   stop(): Promise<void>;
 }
-
-const BLOCK_MS = 2000;
-/**
- * A consumer that has not read for this long is not live: a healthy loop reads at least every
- * BLOCK_MS plus the time one batch takes, so five block times leave room for a busy machine.
- */
-export const CONSUMER_LIVE_MS = 5 * BLOCK_MS;
 
 /** Runs one stage as a consumer of its stream and group, with reclaiming and dead-lettering. */
 export async function startStageWorker(

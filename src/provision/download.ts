@@ -75,7 +75,7 @@ async function downloadOnce(artifact: PinnedArtifact, dest: string, log: Logger)
   });
   log.info('provision.download_start', { artifact: artifact.name, url: artifact.url, bytes: artifact.bytes });
   // Readable.fromWeb's types lag the DOM stream types that fetch returns; the runtime objects match.
-  await pipeline(Readable.fromWeb(response.body as Parameters<typeof Readable.fromWeb>[0]), progress, createWriteStream(dest));
+  await pipeline(Readable.fromWeb(response.body), progress, createWriteStream(dest));
 }
 
 /**

@@ -60,5 +60,5 @@ export async function resolveRedis(config: Config, log: Logger): Promise<Resolve
     persist: true,
     log,
   });
-  return { url, options: {}, origin: `embedded (${installation.origin})`, stop: running.stop };
+  return { url, options: {}, origin: `embedded (${installation.origin})`, stop: () => running.stop() };
 }

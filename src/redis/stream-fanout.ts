@@ -151,7 +151,7 @@ export class StreamFanout {
       const ids = [this.wakeCursor, ...[...this.streams.values()].map((s) => s.cursor)];
       let reply: [string, RawEntry[]][] | null;
       try {
-        reply = (await reader.xread('COUNT', COUNT, 'BLOCK', BLOCK_MS, 'STREAMS', ...keys, ...ids)) as [string, RawEntry[]][] | null;
+        reply = await reader.xread('COUNT', COUNT, 'BLOCK', BLOCK_MS, 'STREAMS', ...keys, ...ids);
       } catch (err) {
         if (this.closed) break;
         this.log.warn('events.read_failed', { streams: keys.length - 1, error: err });

@@ -14,7 +14,7 @@ import { freePort } from './ports.js';
  * Fault tests need a Redis of their own (they kill, flush and restart it) and agentmem as real
  * processes pointed at it. This module gives both: `ownRedis()` starts the provisioned server
  * the way `agentmem serve` starts its embedded one, on a free port with a throwaway data folder;
- * `spawnAgentmem()` runs `node dist/src/cli/main.js <args>` against it.
+ * `spawnAgentmem()` runs `node dist/server/cli/main.js <args>` against it.
  */
 
 export interface OwnRedis {
@@ -108,7 +108,7 @@ const running = new Set<ChildProcess>();
 
 /** `agentmem <args>` as a child process. Call `killAll()` in afterAll. */
 export function spawnAgentmem(args: string[], env: NodeJS.ProcessEnv): AgentmemProcess {
-  const child = spawn(process.execPath, [join(PACKAGE_ROOT, 'dist/src/cli/main.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  const child = spawn(process.execPath, [join(PACKAGE_ROOT, 'dist/server/cli/main.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
   running.add(child);
   const logs: Record<string, unknown>[] = [];
   let stderr = '';

@@ -1,10 +1,10 @@
 import type { Config } from '../../src/config.js';
 import type { Embedder } from '../../src/embedder/embedder.js';
-import type { TextEmbedder } from '../../src/embedder/threaded.js';
+import type { TextEmbedder } from '../../src/embedder/types.js';
 import { silentLogger } from '../../src/log.js';
 import { Ingest } from '../../src/pipeline/ingest.js';
 import { Durability } from '../../src/redis/durability.js';
-import { startService, type RunningService } from '../../src/service.js';
+import { startService, type RunningService } from '../../server/service.js';
 import { testEmbedder } from './embedder.js';
 import { openTiers, type TestTiers } from './redis.js';
 

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
-import type { EventFilter } from '../http/sse.js';
-import type { Keys } from '../keys.js';
-import { allUsers, foldName, inScope, mayActAs, type Principal } from './principal.js';
+import type { EventFilter } from './sse.js';
+import type { Keys } from '../../src/keys.js';
+import { allUsers, foldName, inScope, mayActAs, type Principal } from '../../src/auth/principal.js';
 
 /** Provenance for a JSON detail: `{ key_id }` when a key acted, else nothing. */
 export function keyField(p: Principal): { key_id?: string } {

@@ -1,7 +1,8 @@
-import type { TextEmbedder } from '../src/embedder/threaded.js';
-import { EMBED_RECALL_GROUP, EmbedRecallStage, type StageDeps } from '../src/pipeline/stages.js';
-import { startStageWorker, type RunningWorker } from '../src/pipeline/worker.js';
-import type { Config } from '../src/config.js';
+import type { TextEmbedder } from '../embedder/types.js';
+import { EMBED_RECALL_GROUP } from './groups.js';
+import { EmbedRecallStage, type StageDeps } from './stages.js';
+import { startStageWorker, type RunningWorker } from './worker.js';
+import type { Config } from '../config.js';
 
 export const EMBED_RECALL_WORKER = 'embed-recall';
 

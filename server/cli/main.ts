@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { ValidationError } from '../errors.js';
+import { ValidationError } from '../../src/errors.js';
 import { commandHelp, parseCommandArgs, type Command } from './args.js';
 import { consolidateCommand } from './consolidate.js';
 import { embedCommand } from './embed.js';

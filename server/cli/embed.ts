@@ -1,5 +1,5 @@
-import { loadEmbedder } from '../agentmem.js';
-import { createLogger } from '../log.js';
+import { loadEmbedder } from '../../src/agentmem.js';
+import { createLogger } from '../../src/log.js';
 import type { Command } from './args.js';
 
 export const embedCommand: Command = {

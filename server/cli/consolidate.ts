@@ -1,6 +1,6 @@
-import { openAgentMem } from '../agentmem.js';
-import { createLogger } from '../log.js';
-import { consolidatorFor } from '../../workers/consolidator.js';
+import { openAgentMem } from '../../src/agentmem.js';
+import { createLogger } from '../../src/log.js';
+import { consolidatorFor } from '../../src/consolidation/worker.js';
 import type { Command } from './args.js';
 
 export const consolidateCommand: Command = {

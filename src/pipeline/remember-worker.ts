@@ -1,6 +1,7 @@
-import type { Config } from '../src/config.js';
-import { REMEMBER_GROUP, RememberStage, type StageDeps } from '../src/pipeline/stages.js';
-import { startStageWorker, type RunningWorker } from '../src/pipeline/worker.js';
+import type { Config } from '../config.js';
+import { REMEMBER_GROUP } from './groups.js';
+import { RememberStage, type StageDeps } from './stages.js';
+import { startStageWorker, type RunningWorker } from './worker.js';
 
 export const REMEMBER_WORKER = 'remember';
 

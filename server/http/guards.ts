@@ -1,5 +1,5 @@
 import type { NextFunction, Request, Response } from 'express';
-import { ValidationError } from '../errors.js';
+import { ValidationError } from '../../src/errors.js';
 
 /** A request refused for how it was sent rather than for a field's value (415: an encoding agentmem does not take). */
 export class RequestRefused extends Error {

@@ -1,5 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { SETTINGS, loadConfig, DEFAULT_CONFIG, type Config } from '../config.js';
+import { SETTINGS, loadConfig, DEFAULT_CONFIG, type Config } from '../../src/config.js';
 
 export interface Command {
   name: string;

@@ -1,20 +1,20 @@
-import type { AgentMem } from './agentmem.js';
-import { prepareAuth } from './auth/startup.js';
-import type { Config } from './config.js';
-import type { TextEmbedder } from './embedder/threaded.js';
+import type { AgentMem } from '../src/agentmem.js';
+import { prepareAuth } from '../src/auth/startup.js';
+import type { Config } from '../src/config.js';
+import type { TextEmbedder } from '../src/embedder/types.js';
 import { createApp } from './http/app.js';
 import { HttpFront } from './http/front.js';
-import { Releasers } from './lifecycle.js';
-import type { Logger } from './log.js';
-import { watchExpiries } from './memory/expiries.js';
-import { Metrics } from './metrics.js';
-import { defaultConsumerName } from './pipeline/consumer.js';
-import { Ingest } from './pipeline/ingest.js';
-import { TurnWaiter } from './pipeline/waiter.js';
-import { StreamFanout } from './redis/stream-fanout.js';
-import type { RunningWorker } from './pipeline/worker.js';
-import { startEmbedRecallWorker } from '../workers/embed-recall.js';
-import { startRememberWorker } from '../workers/remember.js';
+import { Releasers } from '../src/lifecycle.js';
+import type { Logger } from '../src/log.js';
+import { watchExpiries } from '../src/memory/expiries.js';
+import { Metrics } from '../src/metrics.js';
+import { defaultConsumerName } from '../src/pipeline/consumer.js';
+import { Ingest } from '../src/pipeline/ingest.js';
+import { TurnWaiter } from '../src/pipeline/waiter.js';
+import { StreamFanout } from '../src/redis/stream-fanout.js';
+import type { RunningWorker } from '../src/pipeline/worker.js';
+import { startEmbedRecallWorker } from '../src/pipeline/embed-recall-worker.js';
+import { startRememberWorker } from '../src/pipeline/remember-worker.js';
 
 export interface RunningService {
   url: string;

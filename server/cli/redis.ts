@@ -1,5 +1,5 @@
-import { createLogger } from '../log.js';
-import { resolveRedis } from '../redis/resolve.js';
+import { createLogger } from '../../src/log.js';
+import { resolveRedis } from '../../src/redis/resolve.js';
 import type { Command } from './args.js';
 import { untilSignal } from './signals.js';
 

@@ -1,12 +1,12 @@
 import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { Config } from '../src/config.js';
-import { Consolidator } from '../src/consolidation/consolidator.js';
-import type { Keys } from '../src/keys.js';
-import type { Logger } from '../src/log.js';
-import { blockingConnection } from '../src/redis/connection.js';
-import type { Metrics } from '../src/metrics.js';
-import type { RunningWorker } from '../src/pipeline/worker.js';
+import type { Config } from '../config.js';
+import { Consolidator } from './consolidator.js';
+import type { Keys } from '../keys.js';
+import type { Logger } from '../log.js';
+import { blockingConnection } from '../redis/connection.js';
+import type { Metrics } from '../metrics.js';
+import type { RunningWorker } from '../pipeline/worker.js';
 
 export const CONSOLIDATOR_WORKER = 'consolidator';
 const QUEUE = 'consolidate';

@@ -1,10 +1,10 @@
-import { openAgentMem, type AgentMem } from '../agentmem.js';
-import type { Config } from '../config.js';
-import type { TextEmbedder } from '../embedder/threaded.js';
-import { createLogger, type Logger } from '../log.js';
-import { DEFAULT_SCOPE, seedMemories } from '../memory/seed.js';
+import { openAgentMem, type AgentMem } from '../../src/agentmem.js';
+import type { Config } from '../../src/config.js';
+import type { TextEmbedder } from '../../src/embedder/types.js';
+import { createLogger, type Logger } from '../../src/log.js';
+import { DEFAULT_SCOPE, seedMemories } from '../../src/memory/seed.js';
 import { startService, type RunningService } from '../service.js';
-import { checkAuthMode } from '../auth/mode.js';
+import { checkAuthMode } from '../../src/auth/mode.js';
 import type { Command } from './args.js';
 import { shutDownWithin, untilSignal } from './signals.js';
 

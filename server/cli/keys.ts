@@ -1,8 +1,8 @@
-import { ApiKeyStore, parseNewKey } from '../auth/key-store.js';
-import { createKeys } from '../keys.js';
-import { createLogger } from '../log.js';
-import { connectRedis } from '../redis/connection.js';
-import { resolveRedis } from '../redis/resolve.js';
+import { ApiKeyStore, parseNewKey } from '../../src/auth/key-store.js';
+import { createKeys } from '../../src/keys.js';
+import { createLogger } from '../../src/log.js';
+import { connectRedis } from '../../src/redis/connection.js';
+import { resolveRedis } from '../../src/redis/resolve.js';
 import type { Command } from './args.js';
 
 const USAGE = `agentmem keys create --user <user> [--user ...] [--namespace <ns> ...] [--role read|write|admin] [--expires <30d|12h|...>] [--name <label>]

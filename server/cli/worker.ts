@@ -1,15 +1,15 @@
-import { openAgentMem, type AgentMem } from '../agentmem.js';
-import type { TextEmbedder } from '../embedder/threaded.js';
+import { openAgentMem, type AgentMem } from '../../src/agentmem.js';
+import type { TextEmbedder } from '../../src/embedder/types.js';
 import { createOpsApp } from '../http/app.js';
 import { HttpFront } from '../http/front.js';
-import { Releasers } from '../lifecycle.js';
-import { createLogger } from '../log.js';
-import { Metrics } from '../metrics.js';
-import { defaultConsumerName } from '../pipeline/consumer.js';
-import type { RunningWorker } from '../pipeline/worker.js';
-import { EMBED_RECALL_WORKER, startEmbedRecallWorker } from '../../workers/embed-recall.js';
-import { REMEMBER_WORKER, startRememberWorker } from '../../workers/remember.js';
-import { CONSOLIDATOR_WORKER, startConsolidatorWorker } from '../../workers/consolidator.js';
+import { Releasers } from '../../src/lifecycle.js';
+import { createLogger } from '../../src/log.js';
+import { Metrics } from '../../src/metrics.js';
+import { defaultConsumerName } from '../../src/pipeline/consumer.js';
+import type { RunningWorker } from '../../src/pipeline/worker.js';
+import { EMBED_RECALL_WORKER, startEmbedRecallWorker } from '../../src/pipeline/embed-recall-worker.js';
+import { REMEMBER_WORKER, startRememberWorker } from '../../src/pipeline/remember-worker.js';
+import { CONSOLIDATOR_WORKER, startConsolidatorWorker } from '../../src/consolidation/worker.js';
 import type { Command } from './args.js';
 import { shutDownWithin, untilSignal } from './signals.js';
 

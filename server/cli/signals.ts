@@ -1,5 +1,5 @@
-import { stopEmbedderThreads } from '../embedder/threaded.js';
-import type { Logger } from '../log.js';
+import { stopEmbedderThreads } from '../../src/embedder/threaded.js';
+import type { Logger } from '../../src/log.js';
 
 const SIGNAL_EXIT_CODES: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 130, SIGTERM: 143 };
 /** A forced exit waits this long at most for the embedder threads to leave ONNX Runtime. */

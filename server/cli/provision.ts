@@ -1,7 +1,7 @@
-import { modelDirOf } from '../config.js';
-import { createLogger } from '../log.js';
-import { ensureModel } from '../provision/model.js';
-import { provisionStack } from '../provision/redis-server.js';
+import { modelDirOf } from '../../src/config.js';
+import { createLogger } from '../../src/log.js';
+import { ensureModel } from '../../src/provision/model.js';
+import { provisionStack } from '../../src/provision/redis-server.js';
 import type { Command } from './args.js';
 
 export const provisionCommand: Command = {

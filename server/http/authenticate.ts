@@ -1,10 +1,10 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import type { Config } from '../config.js';
-import type { Logger } from '../log.js';
-import type { ApiKeyStore } from './key-store.js';
-import { OPEN_PRINCIPAL, type Principal } from './principal.js';
-import type { RateLimiter } from './rate-limit.js';
-import { parseToken } from './token.js';
+import type { Config } from '../../src/config.js';
+import type { Logger } from '../../src/log.js';
+import type { ApiKeyStore } from '../../src/auth/key-store.js';
+import { OPEN_PRINCIPAL, type Principal } from '../../src/auth/principal.js';
+import type { RateLimiter } from '../../src/auth/rate-limit.js';
+import { parseToken } from '../../src/auth/token.js';
 
 export interface AuthDeps {
   config: Pick<Config, 'auth' | 'keyRatePerSecond' | 'keyRateBurst' | 'authFailuresPerMinute' | 'authFailureBurst'>;

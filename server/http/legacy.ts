@@ -1,12 +1,12 @@
 import express, { type Request, type Response, type Router } from 'express';
-import { principalOf } from '../auth/authenticate.js';
-import { allUsers, inScope, mayActAs, requireRole, resolveScope, type Principal } from '../auth/principal.js';
-import { keyField } from '../auth/visibility.js';
-import { ValidationError } from '../errors.js';
-import { seedMemories } from '../memory/seed.js';
-import { parseTurnInput } from '../pipeline/ingest.js';
-import * as v from '../validate.js';
-import type { ApiDeps } from './app.js';
+import { principalOf } from './authenticate.js';
+import { allUsers, inScope, mayActAs, requireRole, resolveScope, type Principal } from '../../src/auth/principal.js';
+import { keyField } from './visibility.js';
+import { ValidationError } from '../../src/errors.js';
+import { seedMemories } from '../../src/memory/seed.js';
+import { parseTurnInput } from '../../src/pipeline/ingest.js';
+import * as v from '../../src/validate.js';
+import type { ApiDeps } from './deps.js';
 import { verifyFormBody } from './guards.js';
 import { route } from './route.js';
 

@@ -1,8 +1,8 @@
 import type { Request, Response } from 'express';
 import type { Redis } from 'ioredis';
-import { toEventRecord, type EventRecord } from '../memory/events.js';
-import { compareStreamIds, type StreamFanout } from '../redis/stream-fanout.js';
-import * as v from '../validate.js';
+import { toEventRecord, type EventRecord } from '../../src/memory/events.js';
+import { compareStreamIds, type StreamFanout } from '../../src/redis/stream-fanout.js';
+import * as v from '../../src/validate.js';
 
 const KEEP_ALIVE_MS = 15_000;
 
