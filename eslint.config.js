@@ -4,7 +4,9 @@ import { defineConfig } from 'eslint/config';
 import tseslint from 'typescript-eslint';
 
 export default defineConfig(
-  { ignores: ['dist/', 'node_modules/', '.cache/', 'test-output/', 'web/', 'eslint.config.js'] },
+  // docs/examples import the published package ('agentmem'): test/package.test.ts compiles and runs
+  // them against the packed declarations.
+  { ignores: ['dist/', 'node_modules/', '.cache/', 'test-output/', 'web/', 'docs/', 'eslint.config.js'] },
   eslint.configs.recommended,
   tseslint.configs.recommendedTypeChecked,
   {

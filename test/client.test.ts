@@ -8,7 +8,7 @@ import { SseParser } from '../src/client/sse.js';
 import { silentLogger } from '../src/log.js';
 import { connectService } from '../src/redis/connection.js';
 import { Durability } from '../src/redis/durability.js';
-import { startService, type RunningService } from '../src/service.js';
+import { startService, type RunningService } from '../server/service.js';
 import { testEmbedder } from './support/embedder.js';
 import { canOwnRedis, ownRedis, until } from './support/fleet.js';
 import { isolatedConfig } from './support/redis.js';

@@ -46,7 +46,7 @@ describe('the packed package', () => {
     const { stdout: packed } = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dir], { cwd: PACKAGE_ROOT });
     const [{ filename, files }] = JSON.parse(packed) as [{ filename: string; files: { path: string }[] }];
     const paths = files.map((f) => f.path);
-    for (const expected of ['dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/client/index.js', 'dist/src/client/index.d.ts', 'dist/src/cli/main.js', 'src/lua/acceptTurn-6.lua', 'web/index.html', 'README.md']) {
+    for (const expected of ['dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/client/index.js', 'dist/src/client/index.d.ts', 'dist/server/cli/main.js', 'src/lua/acceptTurn-6.lua', 'web/index.html', 'README.md']) {
       expect(paths).toContain(expected);
     }
     expect(paths.filter((p) => p.startsWith('test/') || p.startsWith('dist/test/') || p.startsWith('dist/bench/') || p.endsWith('.map') || p.startsWith('node_modules/'))).toEqual([]);
@@ -120,5 +120,5 @@ describe('"Use from TypeScript"', () => {
 /** The environment that gives a process this test's keys (the same settings the server runs with). */
 function isolationEnv(config: Config): Record<string, string> {
   const keys = ['indexName', 'sessionPrefix', 'memoryPrefix', 'eventsPrefix', 'pipelinePrefix'] as const;
-  return Object.fromEntries(SETTINGS.filter((s) => (keys as readonly string[]).includes(s.key)).map((s) => [s.env, String(config[s.key as keyof Config])]));
+  return Object.fromEntries(SETTINGS.filter((s) => (keys as readonly string[]).includes(s.key)).map((s) => [s.env, String(config[s.key])]));
 }

@@ -84,7 +84,7 @@ describe('the memory log', () => {
   });
 
   it('streams writes, drops and expiries to SSE clients (GET /v1/memories/events)', async (ctx) => {
-    const notifications = (await s.redis.config('GET', 'notify-keyspace-events')) as string[];
+    const notifications = await s.redis.config('GET', 'notify-keyspace-events');
     if (!/E/.test(notifications[1] ?? '') || !/[xA]/.test(notifications[1] ?? '')) return ctx.skip(); // a REDIS_URL without expired-key events
     const client = await openSse(`${s.service.url}/v1/memories/events`);
     const embedding = await (await testEmbedder()).embedOne('A memory that expires.');

@@ -263,7 +263,7 @@ export class AgentmemClient {
         failures = 0;
         const body = response.body;
         if (!body) throw new AgentmemNetworkError(`GET ${path}: the answer had no body`, undefined);
-        const reader = body.getReader();
+        const reader = (body as ReadableStream<Uint8Array>).getReader();
         const decoder = new TextDecoder();
         const parser = new SseParser();
         for (;;) {
@@ -379,12 +379,12 @@ function randomKey(): string {
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) {
-      reject(signal.reason);
+      reject(abortReason(signal));
       return;
     }
     const onAbort = (): void => {
       clearTimeout(timer);
-      reject(signal?.reason);
+      reject(abortReason(signal));
     };
     const timer = setTimeout(() => {
       signal?.removeEventListener('abort', onAbort);
@@ -392,4 +392,10 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     }, ms);
     signal?.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+/** Why `signal` was aborted, as an Error (AbortSignal.reason is any value the caller chose; by default an AbortError). */
+function abortReason(signal: AbortSignal | undefined): Error {
+  const reason: unknown = signal?.reason;
+  return reason instanceof Error ? reason : new Error(`aborted: ${String(reason)}`);
 }

@@ -43,13 +43,14 @@ const ERROR_MESSAGES: Record<ScriptErrorCode, string> = {
 
 /** True when `err` is a script's refusal with `code`. */
 export function isScriptError(err: unknown, code: ScriptErrorCode): err is ScriptError {
-  return err instanceof ScriptError && err.code === code;
+  return err instanceof ScriptError && err.code === (code as number);
 }
 
 /** The one translation of a negative script reply to a typed error. */
 function scriptFailure(script: ScriptName, code: number, threadId?: string): Error {
-  if (code === ScriptErrorCode.BacklogFull) return new BacklogFullError(1);
-  if (code === ScriptErrorCode.ThreadNotVisible && threadId !== undefined) return new ThreadNotVisible(threadId);
+  const known = code as ScriptErrorCode;
+  if (known === ScriptErrorCode.BacklogFull) return new BacklogFullError(1);
+  if (known === ScriptErrorCode.ThreadNotVisible && threadId !== undefined) return new ThreadNotVisible(threadId);
   const message = (ERROR_MESSAGES as Record<number, string | undefined>)[code] ?? `failed with code ${code}`;
   return new ScriptError(script, code, message);
 }
