@@ -1,7 +1,7 @@
 import { AgentmemApiError, AgentmemClient } from 'agentmem/client';
 
 const client = new AgentmemClient({
-  baseUrl: process.env.AGENTMEM_URL ?? 'http://127.0.0.1:8080',
+  baseUrl: process.env.AGENTMEM_URL ?? 'http://127.0.0.1:8094',
   apiKey: process.env.AGENTMEM_API_KEY, // only needed when the server has API keys on
 });
 
