@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { modelDirOf, type Config } from './config.js';
+import { knnTuningOf, modelDirOf, type Config } from './config.js';
 import type { Embedder } from './embedder/embedder.js';
 import { EmbedderPool, poolShape } from './embedder/pool.js';
 import type { TextEmbedder } from './embedder/threaded.js';
@@ -27,7 +27,7 @@ export function createTiers(redis: Redis, config: Config): MemoryTiers {
     redis,
     keys,
     working: new WorkingMemory(redis, keys, { sessionTtlSeconds: config.sessionTtlSeconds, windowSize: config.windowSize }),
-    longTerm: new LongTermMemory(redis, keys, { dedupThreshold: config.dedupThreshold, episodicTtlSeconds: config.episodicTtlSeconds }),
+    longTerm: new LongTermMemory(redis, keys, { dedupThreshold: config.dedupThreshold, episodicTtlSeconds: config.episodicTtlSeconds, knn: knnTuningOf(config) }),
     events: new EventLog(redis, keys, { maxLen: config.eventsMaxLen, ttlSeconds: config.sessionTtlSeconds }),
   };
 }

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { ValidationError } from './errors.js';
 import { isLogLevel, type LogLevel } from './log.js';
+import type { KnnTuning } from './memory/knn.js';
 import { DEFAULT_CACHE_DIR } from './paths.js';
 
 export interface Config {
@@ -40,6 +41,9 @@ export interface Config {
   consolidateIntervalMs: number;
   metricsPort: number;
   apiOnly: boolean;
+  knnEfRuntime: number;
+  knnBruteForceMax: number;
+  searchTimeoutMs: number;
 }
 
 type Parse<T> = (raw: string, name: string) => T;
@@ -157,6 +161,12 @@ export const SETTINGS = [
     help: "worker: port of its /metrics, /healthz and /readyz (serve has them on its API port); 0 = none" }),
   setting({ key: 'apiOnly', env: 'AGENTMEM_API_ONLY', flag: 'api-only', defaultValue: false, parse: boolean,
     help: 'serve: run the HTTP API without the pipeline workers (run them with `agentmem worker`)' }),
+  setting({ key: 'knnEfRuntime', env: 'AGENTMEM_KNN_EF_RUNTIME', flag: 'knn-ef-runtime', defaultValue: 50, parse: integer(1, 10_000),
+    help: 'HNSW candidates per search of a scope larger than knn-brute-force-max: higher finds more true neighbours, slower' }),
+  setting({ key: 'knnBruteForceMax', env: 'AGENTMEM_KNN_BRUTE_FORCE_MAX', flag: 'knn-brute-force-max', defaultValue: 2000, parse: integer(0, 1_000_000),
+    help: 'scopes of at most this many memories are searched exactly (every memory scored) instead of through HNSW' }),
+  setting({ key: 'searchTimeoutMs', env: 'AGENTMEM_SEARCH_TIMEOUT_MS', flag: 'search-timeout-ms', defaultValue: 0, parse: integer(0, 60_000),
+    help: "per-query timeout of vector searches; 0 = the server's (Search TIMEOUT, 500 ms by default). A search that hits it is retried with the other strategy, then answered 503" }),
 ] as const satisfies readonly Setting[];
 
 export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze(
@@ -182,6 +192,11 @@ export function loadConfig(
     }
   }
   return config as unknown as Config;
+}
+
+/** The KNN settings as the search layer takes them. */
+export function knnTuningOf(config: Pick<Config, 'knnEfRuntime' | 'knnBruteForceMax' | 'searchTimeoutMs'>): KnnTuning {
+  return { efRuntime: config.knnEfRuntime, bruteForceMax: config.knnBruteForceMax, timeoutMs: config.searchTimeoutMs };
 }
 
 export function modelDirOf(config: Pick<Config, 'modelDir' | 'cacheDir'>): string {

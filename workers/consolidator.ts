@@ -1,6 +1,6 @@
 import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { Config } from '../src/config.js';
+import { knnTuningOf, type Config } from '../src/config.js';
 import { Consolidator } from '../src/consolidation/consolidator.js';
 import type { Keys } from '../src/keys.js';
 import type { Logger } from '../src/log.js';
@@ -11,7 +11,7 @@ export const CONSOLIDATOR_WORKER = 'consolidator';
 const QUEUE = 'consolidate';
 
 export function consolidatorFor(redis: Redis, keys: Keys, config: Config, log: Logger, metrics?: Metrics): Consolidator {
-  return new Consolidator(redis, keys, { threshold: config.consolidateThreshold ?? config.dedupThreshold }, log, metrics);
+  return new Consolidator(redis, keys, { threshold: config.consolidateThreshold ?? config.dedupThreshold, knn: knnTuningOf(config) }, log, metrics);
 }
 
 /**

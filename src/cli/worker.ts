@@ -43,6 +43,7 @@ export const workerCommand: Command = {
         : await startConsolidatorWorker({ ...mem, config, log, metrics }, consumer);
     }
     metrics.watchStreams(mem.redis, mem.keys);
+    mem.longTerm.reportSearchesTo(metrics);
     let ops: Server | undefined;
     if (config.metricsPort > 0) {
       const app = createOpsApp(mem.redis, mem.longTerm, metrics, embedder);

@@ -4,7 +4,8 @@ import type { Keys } from '../keys.js';
 import type { Logger } from '../log.js';
 import type { MemoryDocument } from '../memory/long-term.js';
 import type { Metrics } from '../metrics.js';
-import { escapeTag, knnSearchArgs, parseSearchReply } from '../query.js';
+import { DEFAULT_KNN_TUNING, ScopedKnn, type KnnTuning } from '../memory/knn.js';
+import { escapeTag, parseSearchReply, type KnnPlan } from '../query.js';
 import { pairs } from '../redis/reply.js';
 import { loadScripts } from '../redis/scripts.js';
 
@@ -17,6 +18,8 @@ export interface ConsolidatorOptions {
   neighbours?: number;
   lockTtlMs?: number;
   logMaxLen?: number;
+  /** Unset: DEFAULT_KNN_TUNING. */
+  knn?: KnnTuning;
 }
 
 export interface ConsolidationSummary {
@@ -57,6 +60,7 @@ export class Consolidator {
   private readonly neighbours: number;
   private readonly lockTtlMs: number;
   private readonly logMaxLen: number;
+  private readonly knn: ScopedKnn;
 
   constructor(
     private readonly redis: Redis,
@@ -70,6 +74,8 @@ export class Consolidator {
     this.neighbours = options.neighbours ?? 10;
     this.lockTtlMs = options.lockTtlMs ?? 30_000;
     this.logMaxLen = options.logMaxLen ?? 10_000;
+    this.knn = new ScopedKnn(redis, keys.indexName, options.knn ?? DEFAULT_KNN_TUNING);
+    if (metrics) this.knn.sink = metrics;
   }
 
   async runPass(onProgress?: (progress: ConsolidationProgress) => void): Promise<ConsolidationSummary> {
@@ -129,6 +135,8 @@ export class Consolidator {
     // page shared one timestamp (then inclusive would return the same page forever).
     let bound = (await this.redis.hget(this.keys.consolidatorProgress, field)) ?? '-inf';
     const gone = new Set<string>();
+    // One strategy for the whole scope: it is counted once, not once per memory.
+    const plan = await this.knn.plan(filter);
     for (;;) {
       if (lockLost()) return;
       const page = parseSearchReply(await this.redis.call(
@@ -139,7 +147,7 @@ export class Consolidator {
       const docs = await this.documents(page.hits.map((h) => h.key));
       for (const doc of docs) {
         counters.scanned++;
-        if (!gone.has(doc.id)) counters.merged += await this.mergeNeighbours(doc, filter, gone);
+        if (!gone.has(doc.id)) counters.merged += await this.mergeNeighbours(doc, filter, plan, gone);
         tick();
       }
       if (page.hits.length < this.pageSize) break;
@@ -160,11 +168,9 @@ export class Consolidator {
   }
 
   /** Folds every neighbour of `doc` within the threshold into the group's oldest member. */
-  private async mergeNeighbours(doc: MemoryDocument, filter: string, gone: Set<string>): Promise<number> {
-    const reply = await this.redis.call(
-      'FT.SEARCH', this.keys.indexName, ...knnSearchArgs(filter, this.neighbours + 1, Float32Array.from(doc.embedding), ['created_ts', 'distance']),
-    );
-    const group = parseSearchReply(reply).hits
+  private async mergeNeighbours(doc: MemoryDocument, filter: string, plan: KnnPlan, gone: Set<string>): Promise<number> {
+    const hits = await this.knn.search(filter, this.neighbours + 1, Float32Array.from(doc.embedding), ['created_ts', 'distance'], plan);
+    const group = hits
       .map((h) => ({ id: this.keys.memoryIdOf(h.key), created: Number(h.fields.created_ts), distance: Number(h.fields.distance) }))
       .filter((m) => m.id === doc.id || m.distance <= this.options.threshold);
     if (group.length < 2) return 0;

@@ -2,7 +2,7 @@ import express, { type ErrorRequestHandler, type Express, type Request } from 'e
 import type { Redis } from 'ioredis';
 import type { Config } from '../config.js';
 import type { TextEmbedder } from '../embedder/threaded.js';
-import { BacklogFullError, ValidationError } from '../errors.js';
+import { BacklogFullError, SearchIncompleteError, ValidationError } from '../errors.js';
 import type { Keys } from '../keys.js';
 import type { Logger } from '../log.js';
 import type { EventLog } from '../memory/events.js';
@@ -245,6 +245,10 @@ function errorHandler(log: Logger, metrics: Metrics): ErrorRequestHandler {
     } else if (err instanceof BacklogFullError) {
       res.setHeader('Retry-After', String(err.retryAfterSeconds));
       res.status(429).json({ error: { message: err.message } });
+    } else if (err instanceof SearchIncompleteError) {
+      log.warn('http.search_incomplete', { method: req.method, path: req.path, error: err });
+      res.setHeader('Retry-After', String(err.retryAfterSeconds));
+      res.status(503).json({ error: { message: err.message } });
     } else if (refused) {
       res.status(refused.status).json({ error: refused.error });
     } else {

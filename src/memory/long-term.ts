@@ -1,10 +1,11 @@
 import type { Redis } from 'ioredis';
 import type { Keys } from '../keys.js';
-import { knnSearchArgs, MEMORY_RETURN_FIELDS, parseSearchReply, scopeFilter, type Scope, type SearchHit } from '../query.js';
+import { KNN_RETURN_FIELDS, MEMORY_RETURN_FIELDS, parseSearchReply, scopeFilter, type Scope, type SearchHit } from '../query.js';
 import { pairs } from '../redis/reply.js';
 import { loadScripts } from '../redis/scripts.js';
 import * as v from '../validate.js';
 import type { MemoryKind } from '../validate.js';
+import { DEFAULT_KNN_TUNING, ScopedKnn, type KnnTuning, type SearchIncompleteSink } from './knn.js';
 
 export const EMBEDDING_DIMS = 384;
 
@@ -32,6 +33,8 @@ export interface MemoryRecord extends Omit<MemoryDocument, 'embedding'> {
 export interface LongTermOptions {
   dedupThreshold: number;
   episodicTtlSeconds: number;
+  /** Unset: DEFAULT_KNN_TUNING. */
+  knn?: KnnTuning;
 }
 
 export interface RememberInput extends Scope {
@@ -79,12 +82,25 @@ const CLEAR_PAGE = 500;
 
 /** Long-term memory: JSON documents under one Search index; recall and dedup share one KNN shape. */
 export class LongTermMemory {
+  private readonly knnSearch: ScopedKnn;
+
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keys,
     private readonly options: LongTermOptions,
   ) {
     loadScripts(redis);
+    this.knnSearch = new ScopedKnn(redis, keys.indexName, options.knn ?? DEFAULT_KNN_TUNING);
+  }
+
+  /** Where searches that came back incomplete are counted (the process's metrics). */
+  reportSearchesTo(sink: SearchIncompleteSink): void {
+    this.knnSearch.sink = sink;
+  }
+
+  /** The KNN that recall and the dedup probe share (tests compare its plan with FT.PROFILE). */
+  get knn(): ScopedKnn {
+    return this.knnSearch;
   }
 
   /** Creates the index unless it exists; returns whether it was created. */
@@ -147,10 +163,7 @@ export class LongTermMemory {
 
   /** The dedup probe: the nearest memory of the same scope and kind, if any. */
   async nearestSameKind(scope: Scope, kind: MemoryKind, vector: Float32Array): Promise<{ id: string; distance: number } | null> {
-    const reply = await this.redis.call(
-      'FT.SEARCH', this.keys.indexName, ...knnSearchArgs(scopeFilter(checkScope(scope), v.kind(kind)), 1, v.embedding(vector, EMBEDDING_DIMS), ['distance']),
-    );
-    const [nearest] = parseSearchReply(reply).hits;
+    const [nearest] = await this.knnSearch.search(scopeFilter(checkScope(scope), v.kind(kind)), 1, v.embedding(vector, EMBEDDING_DIMS), ['distance']);
     return nearest ? { id: this.keys.memoryIdOf(nearest.key), distance: Number(nearest.fields.distance) } : null;
   }
 
@@ -164,7 +177,7 @@ export class LongTermMemory {
     const vector = v.embedding(input.embedding, EMBEDDING_DIMS);
     const k = v.positiveInt(input.k, 'k', 100);
     const threshold = v.distanceThreshold(input.threshold, 'threshold');
-    const hits = (await this.knn(scopeFilter(scope), k, vector)).filter((h) => h.distance <= threshold);
+    const hits = (await this.nearest(scopeFilter(scope), k, vector)).filter((h) => h.distance <= threshold);
     return options.withTtls === false ? hits : this.withTtls(hits);
   }
 
@@ -237,9 +250,9 @@ export class LongTermMemory {
     }
   }
 
-  private async knn(filter: string, k: number, vector: Float32Array): Promise<(MemoryRecord & { distance: number })[]> {
-    const reply = await this.redis.call('FT.SEARCH', this.keys.indexName, ...knnSearchArgs(filter, k, vector));
-    return parseSearchReply(reply).hits.map((hit) => ({ ...this.toRecord(hit), distance: Number(hit.fields.distance) }));
+  private async nearest(filter: string, k: number, vector: Float32Array): Promise<(MemoryRecord & { distance: number })[]> {
+    const hits = await this.knnSearch.search(filter, k, vector, KNN_RETURN_FIELDS);
+    return hits.map((hit) => ({ ...this.toRecord(hit), distance: Number(hit.fields.distance) }));
   }
 
   private toRecord(hit: SearchHit): MemoryRecord {
