@@ -27,6 +27,7 @@ import { freePort } from '../src/net.js';
 import { PACKAGE_ROOT } from '../src/paths.js';
 import { findOrProvisionRedis, startRedis, type RunningRedis } from '../src/provision/redis-server.js';
 import { connectRedis } from '../src/redis/connection.js';
+import { knnSearchArgs, parseSearchReply3, scopeFilter, type KnnPlan } from '../src/query.js';
 import { pairs } from '../src/redis/reply.js';
 import { percentile } from './stats.js';
 
@@ -38,6 +39,9 @@ const { values } = parseArgs({
     impl: { type: 'string' },
     'index-after': { type: 'boolean', default: false },
     'in-flight': { type: 'string', default: '8' },
+    // Per scope: each strategy forced (brute force; HNSW at each EF_RUNTIME), p50 and recall@10.
+    sweep: { type: 'boolean', default: false },
+    'sweep-ef': { type: 'string', default: '10,20,50,100,200' },
   },
 });
 const N = Number(values.n);
@@ -262,6 +266,47 @@ async function measureScope(impl: string, mem: LongTermMemory, user: string): Pr
   };
 }
 
+interface SweepRow {
+  scope: string;
+  size: number;
+  plan: string;
+  ms: { p50: number; p99: number };
+  incomplete: number;
+  recall_at_10: number;
+}
+
+/** Every strategy forced on one scope: what the crossover and the EF_RUNTIME default rest on. */
+async function sweepScope(search3: Redis, user: string): Promise<SweepRow[]> {
+  const members = membersOf(user, N);
+  const vectors = members.map((i) => memory(i).vector);
+  const next = rng(0x5eeb + members.length);
+  const queries = Array.from({ length: Math.min(QUERIES, 20) }, () => noisy(vectors[Math.floor(next() * members.length)]!, 0.015, next));
+  const truths = queries.map((q) => vectors.map((v) => cosineDistance(q, v)).sort((a, b) => a - b).slice(0, 10));
+  const plans: [string, KnnPlan | undefined][] = [
+    ['planner', undefined],
+    ['brute-force', { strategy: 'brute-force' }],
+    ...values['sweep-ef'].split(',').map((ef): [string, KnnPlan] => [`hnsw ef ${ef}`, { strategy: 'hnsw', efRuntime: Number(ef) }]),
+  ];
+  const rows: SweepRow[] = [];
+  for (const [name, plan] of plans) {
+    const ms: number[] = [];
+    let incomplete = 0;
+    let hits = 0;
+    let wanted = 0;
+    for (const [q, query] of queries.entries()) {
+      const t0 = performance.now();
+      const reply = parseSearchReply3(await search3.call('FT.SEARCH', keys.indexName, ...knnSearchArgs(scopeFilter({ user, namespace: NAMESPACE }), 10, query, ['distance'], plan)));
+      ms.push(performance.now() - t0);
+      if (reply.warnings.length > 0) incomplete++;
+      const truth = truths[q]!;
+      wanted += truth.length;
+      hits += reply.hits.filter((h) => Number(h.fields.distance) <= truth[truth.length - 1]! + 1e-4).length;
+    }
+    rows.push({ scope: user, size: members.length, plan: name, ms: { p50: percentile(ms, 50), p99: percentile(ms, 99) }, incomplete, recall_at_10: Math.min(1, hits / wanted) });
+  }
+  return rows;
+}
+
 async function loadImpl(dist: string, redis: Redis): Promise<LongTermMemory> {
   const module = (await import(pathToFileURL(join(resolve(dist), 'src', 'memory', 'long-term.js')).href)) as typeof import('../src/memory/long-term.js');
   return new module.LongTermMemory(redis, keys, { dedupThreshold: config.dedupThreshold, episodicTtlSeconds: config.episodicTtlSeconds });
@@ -321,6 +366,15 @@ async function main(): Promise<void> {
         results.push(await measureScope(name, mem, user));
       }
     }
+    const sweep: SweepRow[] = [];
+    if (values.sweep) {
+      const search3 = redis.duplicate({ protocol: 3 });
+      for (const user of users) {
+        say(`  sweep: ${user}`);
+        sweep.push(...(await sweepScope(search3, user)));
+      }
+      search3.disconnect();
+    }
     const redisRssKb = (await rssKb(server?.child?.pid)) ?? Math.round(Number(/used_memory_rss:(\d+)/.exec(await redis.info('memory'))?.[1]) / 1024);
     const f = (x: number, w: number, d = 1): string => x.toFixed(d).padStart(w);
     console.log(`\n${N.toLocaleString()} memories, ${QUERIES} queries per scope and probe; recall k=${RECALL_K} threshold 2 (every memory qualifies)`);
@@ -333,6 +387,11 @@ async function main(): Promise<void> {
       );
       for (const e of r.errors) console.log(`        error: ${e}`);
     }
+    if (sweep.length > 0) {
+      console.log('\nstrategy sweep, k=10 (each strategy forced; planner = no HYBRID_POLICY, the pre-change query):');
+      console.log('scope          size  plan            p50 ms   p99 ms  incomplete  recall@10');
+      for (const r of sweep) console.log(`${r.scope.padEnd(12)} ${String(r.size).padStart(6)}  ${r.plan.padEnd(14)} ${f(r.ms.p50, 7, 2)}  ${f(r.ms.p99, 7, 2)}  ${String(r.incomplete).padStart(10)}  ${f(r.recall_at_10, 9, 3)}`);
+    }
     console.log(`\nbytes per memory: ${bytes.per_memory.toFixed(0)} (JSON document ${bytes.json_document_per_memory.toFixed(0)}, vector index ${bytes.vector_index_per_memory.toFixed(0)}); memories per GiB: ${(2 ** 30 / bytes.per_memory).toFixed(0)}`);
     console.log(`insert rate: ${loadStats.perSecond.toFixed(0)}/s over ${loadStats.loaded.toLocaleString()} (${values['index-after'] ? `index built after loading, ${loadStats.indexSeconds.toFixed(0)} s of it` : 'index live'}, ${IN_FLIGHT} pipelines of ${LOAD_BATCH} in flight)`);
     console.log(`RSS: bench process (runs the queries) ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB; redis ${(redisRssKb / 1024).toFixed(0)} MiB`);
@@ -341,7 +400,7 @@ async function main(): Promise<void> {
     const file = join(out, 'scale.json');
     await writeFile(file, JSON.stringify({
       n: N, queries: QUERIES, recall_k: RECALL_K, cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version, redis: origin,
-      index_after: values['index-after'], load: loadStats, bytes, rss_mib: { bench: process.memoryUsage().rss / 2 ** 20, redis: redisRssKb / 1024 }, results,
+      index_after: values['index-after'], load: loadStats, bytes, rss_mib: { bench: process.memoryUsage().rss / 2 ** 20, redis: redisRssKb / 1024 }, results, sweep,
     }, null, 2));
     console.log(`wrote ${file}`);
   } finally {

@@ -60,7 +60,11 @@ export class ScopedKnn {
     const second = first.strategy === 'brute-force' ? this.hnswPlan() : this.bruteForcePlan();
     let warnings: string[] = [];
     for (const attempt of [first, second]) {
-      const reply = parseSearchReply3(await this.connection().call('FT.SEARCH', this.indexName, ...knnSearchArgs(filter, k, vector, returnFields, attempt)));
+      const reply = await this.connection().call('FT.SEARCH', this.indexName, ...knnSearchArgs(filter, k, vector, returnFields, attempt)).then(
+        parseSearchReply3,
+        // A server set to ON_TIMEOUT FAIL refuses instead of warning: the same incomplete search.
+        (err: unknown) => (err instanceof Error && /timeout/i.test(err.message) ? { hits: [], warnings: [err.message] } : Promise.reject(err)),
+      );
       if (reply.warnings.length === 0) return reply.hits;
       warnings = reply.warnings;
       this.sink?.searchIncomplete.inc({ strategy: attempt.strategy, outcome: attempt === first ? 'retried' : 'failed' });
