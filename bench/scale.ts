@@ -41,7 +41,11 @@ const { values } = parseArgs({
     'in-flight': { type: 'string', default: '8' },
     // Per scope: each strategy forced (brute force; HNSW at each EF_RUNTIME), p50 and recall@10.
     sweep: { type: 'boolean', default: false },
+    // With --url: the server's pid, for its CPU time while loading (the write ceiling).
+    'redis-pid': { type: 'string' },
     'sweep-ef': { type: 'string', default: '10,20,50,100,200' },
+    // Scopes to sweep (default: every scope measured); skips the per-build measurements when given.
+    'sweep-users': { type: 'string' },
   },
 });
 const N = Number(values.n);
@@ -312,6 +316,14 @@ async function loadImpl(dist: string, redis: Redis): Promise<LongTermMemory> {
   return new module.LongTermMemory(redis, keys, { dedupThreshold: config.dedupThreshold, episodicTtlSeconds: config.episodicTtlSeconds });
 }
 
+/** User + system CPU seconds of a process so far, from /proc. */
+async function cpuSeconds(pid: number | undefined): Promise<number | null> {
+  if (pid === undefined) return null;
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return fields.length > 13 ? (Number(fields[11]) + Number(fields[12])) / 100 : null;
+}
+
 async function rssKb(pid: number | undefined): Promise<number | null> {
   if (pid === undefined) return null;
   const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
@@ -340,7 +352,11 @@ async function main(): Promise<void> {
     const mems = await Promise.all(impls.map(async ([name, dir]) => [name, await loadImpl(dir, redis)] as const));
     const memoryBefore = Number(/used_memory:(\d+)/.exec(await redis.info('memory'))?.[1]);
     say(`redis ${url} (${origin}); loading up to ${N.toLocaleString()} memories${values['index-after'] ? ', index built after loading' : ''}`);
+    const redisPid = server?.child?.pid ?? (values['redis-pid'] === undefined ? undefined : Number(values['redis-pid']));
+    const cpuBefore = await cpuSeconds(redisPid);
     const loadStats = await load(redis, mems[0]![1]);
+    const cpuAfter = await cpuSeconds(redisPid);
+    const redisCpuShare = cpuBefore !== null && cpuAfter !== null && loadStats.seconds > 0 ? (cpuAfter - cpuBefore) / loadStats.seconds : null;
     say(`loaded ${loadStats.loaded.toLocaleString()} in ${loadStats.seconds.toFixed(0)} s (${loadStats.perSecond.toFixed(0)}/s${values['index-after'] ? `; index build ${loadStats.indexSeconds.toFixed(0)} s` : ''})`);
     const info = await redis.info('memory');
     const usedMemory = Number(/used_memory:(\d+)/.exec(info)?.[1]);
@@ -360,7 +376,7 @@ async function main(): Promise<void> {
 
     const users = [...SCOPE_SIZES.map((s) => `scale-${s}`), 'u0'];
     const results: ScopeResult[] = [];
-    for (const [name, mem] of mems) {
+    for (const [name, mem] of values['sweep-users'] === undefined ? mems : []) {
       for (const user of users) {
         say(`  ${name}: measuring ${user}`);
         results.push(await measureScope(name, mem, user));
@@ -369,7 +385,7 @@ async function main(): Promise<void> {
     const sweep: SweepRow[] = [];
     if (values.sweep) {
       const search3 = redis.duplicate({ protocol: 3 });
-      for (const user of users) {
+      for (const user of values['sweep-users']?.split(',') ?? users) {
         say(`  sweep: ${user}`);
         sweep.push(...(await sweepScope(search3, user)));
       }
@@ -393,14 +409,14 @@ async function main(): Promise<void> {
       for (const r of sweep) console.log(`${r.scope.padEnd(12)} ${String(r.size).padStart(6)}  ${r.plan.padEnd(14)} ${f(r.ms.p50, 7, 2)}  ${f(r.ms.p99, 7, 2)}  ${String(r.incomplete).padStart(10)}  ${f(r.recall_at_10, 9, 3)}`);
     }
     console.log(`\nbytes per memory: ${bytes.per_memory.toFixed(0)} (JSON document ${bytes.json_document_per_memory.toFixed(0)}, vector index ${bytes.vector_index_per_memory.toFixed(0)}); memories per GiB: ${(2 ** 30 / bytes.per_memory).toFixed(0)}`);
-    console.log(`insert rate: ${loadStats.perSecond.toFixed(0)}/s over ${loadStats.loaded.toLocaleString()} (${values['index-after'] ? `index built after loading, ${loadStats.indexSeconds.toFixed(0)} s of it` : 'index live'}, ${IN_FLIGHT} pipelines of ${LOAD_BATCH} in flight)`);
+    console.log(`insert rate: ${loadStats.perSecond.toFixed(0)}/s over ${loadStats.loaded.toLocaleString()} (${values['index-after'] ? `index built after loading, ${loadStats.indexSeconds.toFixed(0)} s of it` : 'index live'}, ${IN_FLIGHT} pipelines of ${LOAD_BATCH} in flight${redisCpuShare === null ? '' : `; redis busy ${(redisCpuShare * 100).toFixed(0)}% of one core meanwhile`})`);
     console.log(`RSS: bench process (runs the queries) ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB; redis ${(redisRssKb / 1024).toFixed(0)} MiB`);
     const out = join(PACKAGE_ROOT, 'bench', 'results');
     await mkdir(out, { recursive: true });
     const file = join(out, 'scale.json');
     await writeFile(file, JSON.stringify({
       n: N, queries: QUERIES, recall_k: RECALL_K, cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version, redis: origin,
-      index_after: values['index-after'], load: loadStats, bytes, rss_mib: { bench: process.memoryUsage().rss / 2 ** 20, redis: redisRssKb / 1024 }, results, sweep,
+      index_after: values['index-after'], load: { ...loadStats, redis_cpu_share: redisCpuShare }, bytes, rss_mib: { bench: process.memoryUsage().rss / 2 ** 20, redis: redisRssKb / 1024 }, results, sweep,
     }, null, 2));
     console.log(`wrote ${file}`);
   } finally {

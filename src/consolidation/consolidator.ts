@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { DEFAULT_CONFIG, knnTuningOf } from '../config.js';
 import type { Keys } from '../keys.js';
 import type { Logger } from '../log.js';
 import type { MemoryDocument } from '../memory/long-term.js';
 import type { Metrics } from '../metrics.js';
-import { DEFAULT_KNN_TUNING, ScopedKnn, type KnnTuning } from '../memory/knn.js';
+import { ScopedKnn, type KnnTuning } from '../memory/knn.js';
 import { escapeTag, parseSearchReply, type KnnPlan } from '../query.js';
 import { pairs } from '../redis/reply.js';
 import { loadScripts } from '../redis/scripts.js';
@@ -18,7 +19,7 @@ export interface ConsolidatorOptions {
   neighbours?: number;
   lockTtlMs?: number;
   logMaxLen?: number;
-  /** Unset: DEFAULT_KNN_TUNING. */
+  /** Unset: the settings' defaults. */
   knn?: KnnTuning;
 }
 
@@ -74,7 +75,7 @@ export class Consolidator {
     this.neighbours = options.neighbours ?? 10;
     this.lockTtlMs = options.lockTtlMs ?? 30_000;
     this.logMaxLen = options.logMaxLen ?? 10_000;
-    this.knn = new ScopedKnn(redis, keys.indexName, options.knn ?? DEFAULT_KNN_TUNING);
+    this.knn = new ScopedKnn(redis, keys.indexName, options.knn ?? knnTuningOf(DEFAULT_CONFIG));
     if (metrics) this.knn.sink = metrics;
   }
 

@@ -12,8 +12,6 @@ export interface KnnTuning {
   timeoutMs: number;
 }
 
-export const DEFAULT_KNN_TUNING: KnnTuning = { efRuntime: 50, bruteForceMax: 2000, timeoutMs: 0 };
-
 /** Counts of searches that came back incomplete, by the strategy that ran and what followed. */
 export interface SearchIncompleteSink {
   searchIncomplete: { inc(labels: { strategy: KnnStrategy; outcome: 'retried' | 'failed' }): void };

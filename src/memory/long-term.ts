@@ -1,11 +1,12 @@
 import type { Redis } from 'ioredis';
+import { DEFAULT_CONFIG, knnTuningOf } from '../config.js';
 import type { Keys } from '../keys.js';
 import { KNN_RETURN_FIELDS, MEMORY_RETURN_FIELDS, parseSearchReply, scopeFilter, type Scope, type SearchHit } from '../query.js';
 import { pairs } from '../redis/reply.js';
 import { loadScripts } from '../redis/scripts.js';
 import * as v from '../validate.js';
 import type { MemoryKind } from '../validate.js';
-import { DEFAULT_KNN_TUNING, ScopedKnn, type KnnTuning, type SearchIncompleteSink } from './knn.js';
+import { ScopedKnn, type KnnTuning, type SearchIncompleteSink } from './knn.js';
 
 export const EMBEDDING_DIMS = 384;
 
@@ -33,7 +34,7 @@ export interface MemoryRecord extends Omit<MemoryDocument, 'embedding'> {
 export interface LongTermOptions {
   dedupThreshold: number;
   episodicTtlSeconds: number;
-  /** Unset: DEFAULT_KNN_TUNING. */
+  /** Unset: the settings' defaults. */
   knn?: KnnTuning;
 }
 
@@ -90,7 +91,7 @@ export class LongTermMemory {
     private readonly options: LongTermOptions,
   ) {
     loadScripts(redis);
-    this.knnSearch = new ScopedKnn(redis, keys.indexName, options.knn ?? DEFAULT_KNN_TUNING);
+    this.knnSearch = new ScopedKnn(redis, keys.indexName, options.knn ?? knnTuningOf(DEFAULT_CONFIG));
   }
 
   /** Where searches that came back incomplete are counted (the process's metrics). */
