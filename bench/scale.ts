@@ -59,7 +59,6 @@ const NAMESPACE = 'bench';
 const REST_USERS = 1000;
 /** The scope sizes that fit beside the 1,000 users of the rest (all of them from 106,226 memories up). */
 const SCOPE_SIZES = [1, 5, 20, 200, 5_000, 100_000].filter((_, i, all) => all.slice(0, i + 1).reduce((a, b) => a + b, 0) + REST_USERS <= N);
-const SPECIAL = SCOPE_SIZES.reduce((a, b) => a + b, 0);
 const CLUSTERS = 256;
 const RECALL_K = 5;
 const LOAD_BATCH = 500;
@@ -106,23 +105,31 @@ function memory(i: number): { user: string; kind: 'semantic' | 'episodic'; vecto
   const vector = noisy(centres[Math.floor(next() * CLUSTERS)]!, 0.033, next);
   return { user: userOf(i), kind: i % 3 === 0 ? 'semantic' : 'episodic', vector };
 }
+/**
+ * Where scopes sit among the memory indices. The small scopes (up to 5,000 memories) are spread
+ * out, one memory every STRIDE indices, as a user's memories are when written over time among
+ * everyone else's: brute force reads each memory's vector, and a scope written in one block would
+ * be read from contiguous memory, several times faster than a real one. The 100k scope and the
+ * 1,000 users of the rest fill the indices between.
+ */
+const SMALL = SCOPE_SIZES.filter((size) => size <= 5_000).reduce((a, b) => a + b, 0);
+const BIG = SCOPE_SIZES.filter((size) => size > 5_000).reduce((a, b) => a + b, 0);
+const STRIDE = Math.max(1, Math.min(16, Math.floor(N / (2 * SMALL))));
 function userOf(i: number): string {
-  let start = 0;
-  for (const size of SCOPE_SIZES) {
-    if (i < start + size) return `scale-${size}`;
-    start += size;
+  if (i % STRIDE === 0 && i / STRIDE < SMALL) {
+    let start = 0;
+    for (const size of SCOPE_SIZES) {
+      if (i / STRIDE < start + size) return `scale-${size}`;
+      start += size;
+    }
   }
-  return `u${(i - SPECIAL) % REST_USERS}`;
+  const ordinal = i - Math.min(SMALL, Math.ceil(i / STRIDE));
+  return ordinal < BIG ? `scale-${BIG}` : `u${(ordinal - BIG) % REST_USERS}`;
 }
 /** The indices of every memory of `user` among the first `n`. */
 function membersOf(user: string, n: number): number[] {
   const out: number[] = [];
-  let start = 0;
-  for (const size of SCOPE_SIZES) {
-    if (user === `scale-${size}`) return Array.from({ length: size }, (_, j) => start + j);
-    start += size;
-  }
-  for (let i = SPECIAL + Number(user.slice(1)); i < n; i += REST_USERS) out.push(i);
+  for (let i = 0; i < n; i++) if (userOf(i) === user) out.push(i);
   return out;
 }
 const idOf = (i: number): string => i.toString(16).padStart(12, '0');
@@ -141,6 +148,8 @@ const LOADED_KEY = 'bench:scale:loaded';
 
 async function load(redis: Redis, memory0: LongTermMemory): Promise<{ loaded: number; seconds: number; indexSeconds: number; perSecond: number }> {
   const from = Number((await redis.get(LOADED_KEY)) ?? 0);
+  // The layout depends on N, so a dataset is only ever reused for the same N.
+  if (from !== 0 && from !== N) throw new Error(`this Redis holds a dataset loaded with --n ${from}; use a fresh one for --n ${N}`);
   if (!values['index-after']) await memory0.ensureIndex();
   const started = performance.now();
   let next = from;

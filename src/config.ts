@@ -163,7 +163,7 @@ export const SETTINGS = [
     help: 'serve: run the HTTP API without the pipeline workers (run them with `agentmem worker`)' }),
   setting({ key: 'knnEfRuntime', env: 'AGENTMEM_KNN_EF_RUNTIME', flag: 'knn-ef-runtime', defaultValue: 400, parse: integer(1, 10_000),
     help: 'HNSW candidates per search of a scope larger than knn-brute-force-max: higher finds more true neighbours, slower' }),
-  setting({ key: 'knnBruteForceMax', env: 'AGENTMEM_KNN_BRUTE_FORCE_MAX', flag: 'knn-brute-force-max', defaultValue: 10_000, parse: integer(0, 1_000_000),
+  setting({ key: 'knnBruteForceMax', env: 'AGENTMEM_KNN_BRUTE_FORCE_MAX', flag: 'knn-brute-force-max', defaultValue: 3000, parse: integer(0, 1_000_000),
     help: 'scopes of at most this many memories are searched exactly (every memory scored) instead of through HNSW' }),
   setting({ key: 'searchTimeoutMs', env: 'AGENTMEM_SEARCH_TIMEOUT_MS', flag: 'search-timeout-ms', defaultValue: 0, parse: integer(0, 60_000),
     help: "per-query timeout of vector searches; 0 = the server's (Search TIMEOUT, 500 ms by default). A search that hits it is retried with the other strategy, then answered 503" }),
