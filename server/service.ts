@@ -36,6 +36,7 @@ export async function startService(
 ): Promise<RunningService> {
   const metrics = new Metrics();
   metrics.watchStreams(mem.redis, mem.keys);
+  mem.longTerm.reportSearchesTo(metrics);
   const deps = { ...mem, config, log, metrics };
   const consumer = config.consumerName ?? defaultConsumerName();
   const acquired = new Releasers(log);

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { modelDirOf, type Config } from './config.js';
+import { knnTuningOf, modelDirOf, type Config } from './config.js';
 import type { Embedder } from './embedder/embedder.js';
 import { EmbedderPool, poolShape } from './embedder/pool.js';
 import type { TextEmbedder } from './embedder/types.js';
@@ -29,7 +29,7 @@ export function createTiers(redis: Redis, config: Config, log?: Logger): MemoryT
     redis,
     keys,
     working: new WorkingMemory(redis, keys, { sessionTtlSeconds: config.sessionTtlSeconds, eventsMaxLen: config.eventsMaxLen }),
-    longTerm: new LongTermMemory(redis, keys, { dedupThreshold: config.dedupThreshold, episodicTtlSeconds: config.episodicTtlSeconds, ...(log ? { log } : {}) }),
+    longTerm: new LongTermMemory(redis, keys, { dedupThreshold: config.dedupThreshold, episodicTtlSeconds: config.episodicTtlSeconds, knn: knnTuningOf(config), ...(log ? { log } : {}) }),
     events: new EventLog(redis, keys, { maxLen: config.eventsMaxLen, ttlSeconds: config.sessionTtlSeconds }),
   };
 }

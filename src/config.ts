@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { ValidationError } from './errors.js';
 import { isLogLevel, type LogLevel } from './log.js';
+import type { KnnTuning } from './memory/knn.js';
 import { DEFAULT_CACHE_DIR } from './paths.js';
 import { DURABILITY_MODES, type DurabilityMode } from './redis/durability.js';
 
@@ -55,6 +56,9 @@ export interface Config {
   keyRateBurst: number;
   authFailuresPerMinute: number;
   authFailureBurst: number;
+  knnEfRuntime: number;
+  knnBruteForceMax: number;
+  searchTimeoutMs: number;
 }
 
 export const AUTH_MODES = ['off', 'keys', 'off-insecure'] as const;
@@ -209,6 +213,12 @@ export const SETTINGS = [
     help: 'failed authentications per minute a client address may make on average; over it every request of it with a key is 429 until the bucket refills' }),
   setting({ key: 'authFailureBurst', env: 'AGENTMEM_AUTH_FAILURE_BURST', flag: 'auth-failure-burst', defaultValue: 20, parse: integer(1, 1_000_000),
     help: 'failed authentications a client address may make at once' }),
+  setting({ key: 'knnEfRuntime', env: 'AGENTMEM_KNN_EF_RUNTIME', flag: 'knn-ef-runtime', defaultValue: 400, parse: integer(1, 10_000),
+    help: 'HNSW candidates per search of a scope larger than knn-brute-force-max: higher finds more true neighbours, slower' }),
+  setting({ key: 'knnBruteForceMax', env: 'AGENTMEM_KNN_BRUTE_FORCE_MAX', flag: 'knn-brute-force-max', defaultValue: 3000, parse: integer(0, 1_000_000),
+    help: 'scopes of at most this many memories are searched exactly (every memory scored) instead of through HNSW' }),
+  setting({ key: 'searchTimeoutMs', env: 'AGENTMEM_SEARCH_TIMEOUT_MS', flag: 'search-timeout-ms', defaultValue: 0, parse: integer(0, 60_000),
+    help: "per-query timeout of vector searches; 0 = the server's (Search TIMEOUT, 500 ms by default). A search that hits it is retried with the other strategy, then answered 503" }),
 ] as const satisfies readonly Setting[];
 
 export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze(
@@ -234,6 +244,11 @@ export function loadConfig(
     }
   }
   return config as unknown as Config;
+}
+
+/** The KNN settings as the search layer takes them. */
+export function knnTuningOf(config: Pick<Config, 'knnEfRuntime' | 'knnBruteForceMax' | 'searchTimeoutMs'>): KnnTuning {
+  return { efRuntime: config.knnEfRuntime, bruteForceMax: config.knnBruteForceMax, timeoutMs: config.searchTimeoutMs };
 }
 
 export function modelDirOf(config: Pick<Config, 'modelDir' | 'cacheDir'>): string {

@@ -104,3 +104,16 @@ export class ThreadNotVisible extends Error {
     super(`thread ${threadId} not found`);
   }
 }
+
+/**
+ * A vector search came back incomplete (it hit its timeout, or the server warned of partial
+ * results) with every strategy tried. Retryable: the caller should try again after
+ * `retryAfterSeconds`; an empty answer would have claimed "no memories".
+ */
+export class SearchIncompleteError extends Error {
+  override readonly name = 'SearchIncompleteError';
+  readonly retryAfterSeconds = 1;
+  constructor(readonly warnings: readonly string[]) {
+    super(`vector search incomplete: ${warnings.join('; ')}`);
+  }
+}

@@ -22,6 +22,7 @@ export class Metrics {
   readonly memoryWrites = new Counter({ name: 'agentmem_memory_writes_total', help: 'Remember outcomes: written (new memory) or deduped (hit_count bumped).', labelNames: ['outcome'], registers: [this.registry] });
   readonly consolidatorMerges = new Counter({ name: 'agentmem_consolidator_merges_total', help: 'Near-duplicate memories merged into a survivor.', registers: [this.registry] });
   readonly consolidatorPassSeconds = new Histogram({ name: 'agentmem_consolidator_pass_duration_seconds', help: 'Duration of consolidation passes that ran (not skipped).', buckets: [0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 300], registers: [this.registry] });
+  readonly searchIncomplete = new Counter({ name: 'agentmem_search_incomplete_total', help: 'Vector searches that came back incomplete (timeout or partial-results warning), by the strategy that ran (brute-force, hnsw) and what followed (retried with the other strategy, failed: answered 503 / left for redelivery).', labelNames: ['strategy', 'outcome'], registers: [this.registry] });
   readonly errors = new Counter({ name: 'agentmem_errors_total', help: 'Errors by kind.', labelNames: ['kind'], registers: [this.registry] });
 
   constructor() {

@@ -45,6 +45,7 @@ export const workerCommand: Command = {
       }
       acquired.add('redis and model', () => mem.close());
       metrics.watchStreams(mem.redis, mem.keys);
+      mem.longTerm.reportSearchesTo(metrics);
       // The port first: a worker that cannot report must not take work it would process unseen.
       // Until the worker runs, /readyz says it is starting.
       const running: Pick<RunningWorker, 'name' | 'health'>[] = [{ name, health: () => 'starting' }];

@@ -8,7 +8,7 @@ import { allUsers, inScope, mayActAs, requireRole, resolveScope, type Principal 
 import { RateLimiter } from '../../src/auth/rate-limit.js';
 import { keyField, memoryEventFilter, threadEventFilter, turnVisible } from './visibility.js';
 import type { TextEmbedder } from '../../src/embedder/types.js';
-import { BacklogFullError, DurabilityError, ValidationError } from '../../src/errors.js';
+import { BacklogFullError, DurabilityError, SearchIncompleteError, ValidationError } from '../../src/errors.js';
 import type { Keys } from '../../src/keys.js';
 import type { Logger } from '../../src/log.js';
 import type { LongTermMemory } from '../../src/memory/long-term.js';
@@ -350,6 +350,10 @@ function errorHandler(log: Logger, metrics: Metrics): ErrorRequestHandler {
     } else if (err instanceof BacklogFullError) {
       res.setHeader('Retry-After', String(err.retryAfterSeconds));
       res.status(429).json({ error: { message: err.message } });
+    } else if (err instanceof SearchIncompleteError) {
+      log.warn('http.search_incomplete', { method: req.method, path: req.path, error: err });
+      res.setHeader('Retry-After', String(err.retryAfterSeconds));
+      res.status(503).json({ error: { message: err.message } });
     } else if (refused) {
       res.status(refused.status).json({ error: refused.error });
     } else if (err instanceof DurabilityError) {

@@ -1,11 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { DEFAULT_CONFIG, knnTuningOf } from '../config.js';
 import type { Keys } from '../keys.js';
 import type { Logger } from '../log.js';
 import type { MemoryDocument } from '../memory/long-term.js';
 import { SearchIndex } from '../memory/search-index.js';
 import type { Metrics } from '../metrics.js';
-import { escapeTag, knnSearchArgs, parseSearchReply } from '../query.js';
+import { ScopedKnn, type KnnTuning } from '../memory/knn.js';
+import { escapeTag, parseSearchReply, type KnnPlan } from '../query.js';
 import { pairs } from '../redis/reply.js';
 import { isScriptError, ScriptErrorCode, ScriptGateway } from '../redis/scripts.js';
 
@@ -17,6 +19,8 @@ export interface ConsolidatorOptions {
   /** Neighbours examined per memory. */
   neighbours?: number;
   lockTtlMs?: number;
+  /** Unset: the settings' defaults. */
+  knn?: KnnTuning;
 }
 
 export interface ConsolidationSummary {
@@ -59,6 +63,7 @@ export class Consolidator {
   private readonly scripts: ScriptGateway;
   /** Recreates the index should a pass find it gone (Redis restarted empty or flushed). */
   private readonly index: SearchIndex;
+  private readonly knn: ScopedKnn;
 
   constructor(
     private readonly redis: Redis,
@@ -72,6 +77,8 @@ export class Consolidator {
     this.neighbours = options.neighbours ?? 10;
     this.lockTtlMs = options.lockTtlMs ?? 30_000;
     this.index = new SearchIndex(redis, keys, log);
+    this.knn = new ScopedKnn(redis, keys.indexName, options.knn ?? knnTuningOf(DEFAULT_CONFIG));
+    if (metrics) this.knn.sink = metrics;
   }
 
   async runPass(onProgress?: (progress: ConsolidationProgress) => void): Promise<ConsolidationSummary> {
@@ -131,6 +138,8 @@ export class Consolidator {
     // page shared one timestamp (then inclusive would return the same page forever).
     let bound = (await this.redis.hget(this.keys.consolidatorProgress, field)) ?? '-inf';
     const gone = new Set<string>();
+    // One strategy for the whole scope: it is counted once, not once per memory.
+    const plan = await this.knn.plan(filter);
     for (;;) {
       if (lockLost()) return;
       const page = parseSearchReply(await this.index.call(
@@ -141,7 +150,7 @@ export class Consolidator {
       const docs = await this.documents(page.hits.map((h) => h.key));
       for (const doc of docs) {
         counters.scanned++;
-        if (!gone.has(doc.id)) counters.merged += await this.mergeNeighbours(doc, filter, gone);
+        if (!gone.has(doc.id)) counters.merged += await this.mergeNeighbours(doc, filter, plan, gone);
         tick();
       }
       if (page.hits.length < this.pageSize) break;
@@ -162,11 +171,9 @@ export class Consolidator {
   }
 
   /** Folds every neighbour of `doc` within the threshold into the group's oldest member. */
-  private async mergeNeighbours(doc: MemoryDocument, filter: string, gone: Set<string>): Promise<number> {
-    const reply = await this.index.call(
-      'FT.SEARCH', ...knnSearchArgs(filter, this.neighbours + 1, Float32Array.from(doc.embedding), ['created_ts', 'distance']),
-    );
-    const group = parseSearchReply(reply).hits
+  private async mergeNeighbours(doc: MemoryDocument, filter: string, plan: KnnPlan, gone: Set<string>): Promise<number> {
+    const hits = await this.index.heal(() => this.knn.search(filter, this.neighbours + 1, Float32Array.from(doc.embedding), ['created_ts', 'distance'], plan));
+    const group = hits
       .map((h) => ({ id: this.keys.memoryIdOf(h.key), created: Number(h.fields.created_ts), distance: Number(h.fields.distance) }))
       .filter((m) => m.id === doc.id || m.distance <= this.options.threshold);
     if (group.length < 2) return 0;

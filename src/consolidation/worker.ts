@@ -1,6 +1,6 @@
 import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { Config } from '../config.js';
+import { knnTuningOf, type Config } from '../config.js';
 import { Consolidator } from './consolidator.js';
 import type { Keys } from '../keys.js';
 import type { Logger } from '../log.js';
@@ -15,7 +15,7 @@ const SCHEDULER_ID = 'consolidate-every';
 const SCHEDULE_CHECK_MS = 5000;
 
 export function consolidatorFor(redis: Redis, keys: Keys, config: Config, log: Logger, metrics?: Metrics): Consolidator {
-  return new Consolidator(redis, keys, { threshold: config.consolidateThreshold ?? config.dedupThreshold }, log, metrics);
+  return new Consolidator(redis, keys, { threshold: config.consolidateThreshold ?? config.dedupThreshold, knn: knnTuningOf(config) }, log, metrics);
 }
 
 /**

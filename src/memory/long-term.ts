@@ -1,13 +1,15 @@
 import type { Redis } from 'ioredis';
+import { DEFAULT_CONFIG, knnTuningOf } from '../config.js';
 import type { Keys } from '../keys.js';
 import type { Logger } from '../log.js';
-import { knnSearchArgs, MEMORY_RETURN_FIELDS, parseSearchReply, scopeFilter, type Scope, type SearchHit } from '../query.js';
+import { KNN_RETURN_FIELDS, MEMORY_RETURN_FIELDS, parseSearchReply, scopeFilter, type Scope, type SearchHit } from '../query.js';
 import { pairs } from '../redis/reply.js';
 import { isScriptError, ScriptErrorCode, ScriptGateway, STREAM_CAPS, type MemoryWrite, type TurnEntry } from '../redis/scripts.js';
 import * as v from '../validate.js';
 import type { MemoryKind } from '../validate.js';
 import { EMBEDDING_DIMS } from '../embedder/types.js';
 import { SearchIndex } from './search-index.js';
+import { ScopedKnn, type KnnTuning, type SearchIncompleteSink } from './knn.js';
 
 /** The stored JSON document: exactly the reference demos' field set. */
 export interface MemoryDocument {
@@ -35,6 +37,8 @@ export interface LongTermOptions {
   episodicTtlSeconds: number;
   /** Where a recreated index is reported. */
   log?: Logger;
+  /** Unset: the settings' defaults. */
+  knn?: KnnTuning;
 }
 
 export interface RememberInput extends Scope {
@@ -75,6 +79,7 @@ export class LongTermMemory {
   /** Every Search command goes through it, so a vanished index is recreated by the first to notice. */
   private readonly index: SearchIndex;
   private readonly scripts: ScriptGateway;
+  private readonly knnSearch: ScopedKnn;
 
   constructor(
     private readonly redis: Redis,
@@ -83,6 +88,17 @@ export class LongTermMemory {
   ) {
     this.scripts = new ScriptGateway(redis, keys);
     this.index = new SearchIndex(redis, keys, options.log);
+    this.knnSearch = new ScopedKnn(redis, keys.indexName, options.knn ?? knnTuningOf(DEFAULT_CONFIG));
+  }
+
+  /** Where searches that came back incomplete are counted (the process's metrics). */
+  reportSearchesTo(sink: SearchIncompleteSink): void {
+    this.knnSearch.sink = sink;
+  }
+
+  /** The KNN that recall and the dedup probe share (tests compare its plan with FT.PROFILE). */
+  get knn(): ScopedKnn {
+    return this.knnSearch;
   }
 
   /** Creates the index unless it exists; returns whether it was created. */
@@ -159,10 +175,8 @@ export class LongTermMemory {
 
   /** The dedup probe: the nearest memory of the same scope and kind, if any. */
   async nearestSameKind(scope: Scope, kind: MemoryKind, vector: Float32Array): Promise<{ id: string; distance: number } | null> {
-    const reply = await this.index.call(
-      'FT.SEARCH', ...knnSearchArgs(scopeFilter(checkScope(scope), v.kind(kind)), 1, v.embedding(vector, EMBEDDING_DIMS), ['distance']),
-    );
-    const [nearest] = parseSearchReply(reply).hits;
+    const filter = scopeFilter(checkScope(scope), v.kind(kind));
+    const [nearest] = await this.index.heal(() => this.knnSearch.search(filter, 1, v.embedding(vector, EMBEDDING_DIMS), ['distance']));
     return nearest ? { id: this.keys.memoryIdOf(nearest.key), distance: Number(nearest.fields.distance) } : null;
   }
 
@@ -176,7 +190,7 @@ export class LongTermMemory {
     const vector = v.embedding(input.embedding, EMBEDDING_DIMS);
     const k = v.positiveInt(input.k, 'k', 100);
     const threshold = v.distanceThreshold(input.threshold, 'threshold');
-    const hits = (await this.knn(scopeFilter(scope), k, vector)).filter((h) => h.distance <= threshold);
+    const hits = (await this.nearest(scopeFilter(scope), k, vector)).filter((h) => h.distance <= threshold);
     return options.withTtls === false ? hits : this.withTtls(hits);
   }
 
@@ -241,9 +255,9 @@ export class LongTermMemory {
     }
   }
 
-  private async knn(filter: string, k: number, vector: Float32Array): Promise<(MemoryRecord & { distance: number })[]> {
-    const reply = await this.index.call('FT.SEARCH', ...knnSearchArgs(filter, k, vector));
-    return parseSearchReply(reply).hits.map((hit) => ({ ...this.toRecord(hit), distance: Number(hit.fields.distance) }));
+  private async nearest(filter: string, k: number, vector: Float32Array): Promise<(MemoryRecord & { distance: number })[]> {
+    const hits = await this.index.heal(() => this.knnSearch.search(filter, k, vector, KNN_RETURN_FIELDS));
+    return hits.map((hit) => ({ ...this.toRecord(hit), distance: Number(hit.fields.distance) }));
   }
 
   private toRecord(hit: SearchHit): MemoryRecord {

@@ -46,13 +46,18 @@ export class SearchIndex {
 
   /** Runs `command` on the index (its name goes first); recreates a missing index and runs it once more. */
   async call(command: 'FT.SEARCH' | 'FT.AGGREGATE' | 'FT.INFO', ...args: Arg[]): Promise<unknown> {
+    return this.heal(() => this.redis.call(command, this.keys.indexName, ...args));
+  }
+
+  /** Runs `search` (any command on the index, on any connection); recreates a missing index and runs it once more. */
+  async heal<T>(search: () => Promise<T>): Promise<T> {
     try {
-      return await this.redis.call(command, this.keys.indexName, ...args);
+      return await search();
     } catch (err) {
       if (!isMissingIndex(err)) throw err;
       const created = await this.ensure();
       if (created) this.log?.warn('index.recreated', { index: this.keys.indexName, cause: (err as Error).message });
-      return await this.redis.call(command, this.keys.indexName, ...args);
+      return await search();
     }
   }
 }
