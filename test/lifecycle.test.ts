@@ -220,13 +220,20 @@ describe('the API while it stops (in process)', () => {
 describe('a second signal', () => {
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     it(`during a graceful shutdown with the embedder busy exits at once and cleanly (${signal}: ${signal === 'SIGINT' ? 130 : 143}, no abort)`, async () => {
-      const { proc, base } = await serve();
+      // A long deadline, and a request whose body never finishes: the graceful shutdown waits for
+      // it, so the second signal surely lands while the first is still being honoured.
+      const { proc, base } = await serve({ AGENTMEM_SHUTDOWN_TIMEOUT_MS: '60000' });
       const traffic = load(base, 16);
       await until('the embedder to be busy', () => traffic.answered() >= 10, 60_000);
+      const stalled = connect(Number(new URL(base).port), '127.0.0.1');
+      stalled.on('error', () => undefined);
+      await new Promise<void>((resolve) => stalled.once('connect', () => resolve()));
+      stalled.write('POST /v1/threads/stalled-1/turns HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"content":');
       proc.kill(signal);
-      await new Promise((r) => setTimeout(r, 30));
+      await until('the graceful shutdown to start', () => proc.logs.some((l) => l.event === 'serve.stopping'), 30_000, 20);
       proc.kill(signal);
       const exit = await proc.exited;
+      stalled.destroy();
       await traffic.stop();
       expect(proc.stderr()).not.toMatch(/terminate called|Napi::Error|Aborted/);
       expect(exit).toEqual({ code: signal === 'SIGINT' ? 130 : 143, signal: null });
