@@ -31,7 +31,12 @@ interface Readiness {
 }
 
 let fleet: Fleet;
-const accepted: { turnId: string; at: number }[] = [];
+/**
+ * Every 202 of the load, with the time its request was sent: a request sent after a loss completed
+ * reaches Redis after it, while one answered after the loss may have been accepted before it (its
+ * turn lost with the rest).
+ */
+const accepted: { turnId: string; sentAt: number }[] = [];
 let loadRunning = true;
 let load: Promise<void> | undefined;
 
@@ -57,8 +62,9 @@ async function postTurn(threadId: string, content: string, query = ''): Promise<
 function startLoad(): Promise<void> {
   const client = async (c: number): Promise<void> => {
     for (let i = 0; loadRunning; i++) {
+      const sentAt = Date.now();
       const res = await postTurn(`load-${c}-${i % 5}`, `Client ${c} note ${i}: the deploy of service ${i % 17} needs a review.`);
-      if (res?.status === 202) accepted.push({ turnId: ((await res.json()) as { turn_id: string }).turn_id, at: Date.now() });
+      if (res?.status === 202) accepted.push({ turnId: ((await res.json()) as { turn_id: string }).turn_id, sentAt });
       await new Promise((r) => setTimeout(r, 100));
     }
   };
@@ -78,7 +84,7 @@ async function untilAllReady(timeoutMs: number): Promise<number> {
 async function untilFirstDoneAfter(since: number, timeoutMs: number): Promise<number> {
   let doneAt = 0;
   await until('a turn accepted after the loss to be done', async () => {
-    const fresh = accepted.filter((t) => t.at > since).slice(0, 20);
+    const fresh = accepted.filter((t) => t.sentAt > since).slice(0, 20);
     for (const t of fresh) if ((await turnStatus(t.turnId)) === 'done') doneAt = Date.now();
     return doneAt > 0;
   }, timeoutMs, 50);
@@ -89,7 +95,7 @@ async function untilFirstDoneAfter(since: number, timeoutMs: number): Promise<nu
 async function expectAllDoneAfter(since: number): Promise<void> {
   const target = accepted.length + 10;
   await until('ten more turns to be accepted', () => accepted.length >= target, 20_000);
-  const fresh = accepted.filter((t) => t.at > since);
+  const fresh = accepted.filter((t) => t.sentAt > since);
   await until(`all ${fresh.length} turns accepted after the loss to be done`, async () => {
     const statuses = await Promise.all(fresh.map((t) => turnStatus(t.turnId)));
     return statuses.every((s) => s === 'done');
@@ -177,8 +183,8 @@ describe.skipIf(!canOwnRedis())('self-healing after Redis loses its data', () =>
   it('FLUSHALL under load: new turns finish and /readyz is "ready" on every process', async () => {
     await until('turns to flow', async () => (await turnStatus(accepted.at(-5)!.turnId)) === 'done', 30_000);
     const thread = await openSse(`${fleet.base}/v1/threads/heal-flush/events`);
-    const flushedAt = Date.now();
     await fleet.redis.client.flushall();
+    const flushedAt = Date.now();
     const doneAt = await untilFirstDoneAfter(flushedAt, 30_000);
     const readyAt = await untilAllReady(30_000);
     console.log(`recovery: FLUSHALL: first turn accepted afterwards done ${doneAt - flushedAt} ms, every /readyz "ready" ${readyAt - flushedAt} ms after it`);
