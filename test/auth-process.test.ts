@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { PACKAGE_ROOT } from '../src/paths.js';
-import { agentmemEnv, killAll, spawnAgentmem, untilStatus } from './support/fleet.js';
+import { agentmemEnv, keysEnv, killAll, spawnAgentmem, untilStatus } from './support/fleet.js';
 import { freePort } from './support/ports.js';
 import { openTiers, type TestTiers } from './support/redis.js';
 import { openSse } from './support/sse.js';
@@ -23,12 +23,7 @@ afterAll(async () => {
 });
 
 function env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const c = t.config;
-  return agentmemEnv(inject('redisUrl'), {
-    AGENTMEM_INDEX_NAME: c.indexName, AGENTMEM_SESSION_PREFIX: c.sessionPrefix, AGENTMEM_MEMORY_PREFIX: c.memoryPrefix,
-    AGENTMEM_EVENTS_PREFIX: c.eventsPrefix, AGENTMEM_PIPELINE_PREFIX: c.pipelinePrefix, AGENTMEM_NO_RESET: 'true',
-    ...extra,
-  });
+  return agentmemEnv(inject('redisUrl'), { ...keysEnv(t.config), AGENTMEM_NO_RESET: 'true', ...extra });
 }
 
 /** `agentmem <args>` to completion: exit code, stdout, stderr. */

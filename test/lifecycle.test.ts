@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { EMBED_RECALL_GROUP, REMEMBER_GROUP } from '../src/pipeline/groups.js';
-import { agentmemEnv, killAll, spawnAgentmem, until, untilStatus, type AgentmemProcess } from './support/fleet.js';
+import { agentmemEnv, keysEnv, killAll, spawnAgentmem, until, untilStatus, type AgentmemProcess } from './support/fleet.js';
 import { freePort } from './support/ports.js';
 import { openTiers, type TestTiers } from './support/redis.js';
 import { startTestService } from './support/service.js';
@@ -26,11 +26,8 @@ afterAll(async () => {
 
 /** Environment for an agentmem process on this file's keys (the suite's Redis, unique prefixes). */
 function env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const c = t.config;
   return agentmemEnv(inject('redisUrl'), {
-    AGENTMEM_INDEX_NAME: c.indexName, AGENTMEM_SESSION_PREFIX: c.sessionPrefix, AGENTMEM_MEMORY_PREFIX: c.memoryPrefix,
-    AGENTMEM_EVENTS_PREFIX: c.eventsPrefix, AGENTMEM_PIPELINE_PREFIX: c.pipelinePrefix,
-    AGENTMEM_NO_RESET: 'true', AGENTMEM_WINDOW_SIZE: '1000', AGENTMEM_SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS),
+    ...keysEnv(t.config), AGENTMEM_NO_RESET: 'true', AGENTMEM_WINDOW_SIZE: '1000', AGENTMEM_SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS),
     ...extra,
   });
 }

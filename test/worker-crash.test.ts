@@ -8,6 +8,7 @@ import { createKeys } from '../src/keys.js';
 import { PACKAGE_ROOT } from '../src/paths.js';
 import { freePort } from './support/ports.js';
 import { openTiers, type TestTiers } from './support/redis.js';
+import { agentmemEnv, keysEnv } from './support/fleet.js';
 
 const TURNS = 500;
 let t: TestTiers;
@@ -24,14 +25,10 @@ afterAll(async () => {
 /** The environment that points an agentmem process at this test's Redis, model and keys. */
 function testEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   const c = t.config;
-  return {
-    ...process.env,
-    REDIS_URL: inject('redisUrl'), AGENTMEM_MODEL_DIR: inject('modelDir'), AGENTMEM_LOG_LEVEL: 'warn',
-    AGENTMEM_INDEX_NAME: c.indexName, AGENTMEM_SESSION_PREFIX: c.sessionPrefix, AGENTMEM_MEMORY_PREFIX: c.memoryPrefix,
-    AGENTMEM_EVENTS_PREFIX: c.eventsPrefix, AGENTMEM_PIPELINE_PREFIX: c.pipelinePrefix,
-    AGENTMEM_CLAIM_IDLE_MS: String(c.claimIdleMs), AGENTMEM_BATCH_SIZE: String(c.batchSize),
+  return agentmemEnv(inject('redisUrl'), {
+    ...keysEnv(c), AGENTMEM_LOG_LEVEL: 'warn', AGENTMEM_CLAIM_IDLE_MS: String(c.claimIdleMs), AGENTMEM_BATCH_SIZE: String(c.batchSize),
     ...extra,
-  };
+  });
 }
 
 /** `agentmem worker <name>` as its own process, on this test's keys. */

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Redis, RedisOptions } from 'ioredis';
 import { inject } from 'vitest';
+import type { Config } from '../../src/config.js';
 import { silentLogger } from '../../src/log.js';
 import { PACKAGE_ROOT } from '../../src/paths.js';
 import { startRedis, type RunningRedis, type StartOptions } from '../../src/provision/redis-server.js';
@@ -101,6 +102,14 @@ export function agentmemEnv(redisUrl: string, extra: Record<string, string> = {}
     AGENTMEM_LOG_LEVEL: 'info',
     AGENTMEM_HOST: '127.0.0.1',
     ...extra,
+  };
+}
+
+/** The variables that put an agentmem process on `config`'s index and key prefixes (a test's isolated keys). */
+export function keysEnv(config: Pick<Config, 'indexName' | 'sessionPrefix' | 'memoryPrefix' | 'eventsPrefix' | 'pipelinePrefix'>): Record<string, string> {
+  return {
+    AGENTMEM_INDEX_NAME: config.indexName, AGENTMEM_SESSION_PREFIX: config.sessionPrefix, AGENTMEM_MEMORY_PREFIX: config.memoryPrefix,
+    AGENTMEM_EVENTS_PREFIX: config.eventsPrefix, AGENTMEM_PIPELINE_PREFIX: config.pipelinePrefix,
   };
 }
 
