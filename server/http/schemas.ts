@@ -41,6 +41,10 @@ const queryInt = (max: number, description: string) => ruled(z.string().regex(/^
 const streamId = () =>
   ruled(z.string().meta({ description: 'A stream entry id <ms>-<seq> or <ms>; 0 replays the whole capped log.' }), v.streamId);
 
+function rememberMode(value: unknown, field: string): void {
+  if (!(REMEMBER_MODES as readonly unknown[]).includes(value)) throw new ValidationError(field, `must be one of ${REMEMBER_MODES.join(', ')}`);
+}
+
 export const threadParams = z.object({ thread_id: threadId() });
 export const turnParams = z.object({ turn_id: generatedId() });
 export const memoryParams = z.object({ memory_id: generatedId() });
@@ -51,9 +55,7 @@ export const createThreadBody = z.object({ user: scope('user').optional(), names
 export const turnBody = z.object({
   content: ruled(z.string().min(1).max(v.MAX_TEXT_LENGTH), v.memoryText),
   role: ruled(z.enum(v.TURN_ROLES), v.role).optional(),
-  remember: ruled(z.enum(REMEMBER_MODES), (x, f) => {
-    if (!(REMEMBER_MODES as readonly unknown[]).includes(x)) throw new ValidationError(f, `must be one of ${REMEMBER_MODES.join(', ')}`);
-  }).optional(),
+  remember: ruled(z.enum(REMEMBER_MODES), rememberMode).optional(),
   user: scope('user').optional(),
   namespace: scope('namespace').optional(),
   agent: scope('agent').optional(),
@@ -96,11 +98,14 @@ const form = {
 export const legacyStateForm = z.object(form);
 export const legacyTurnForm = z.object({
   ...form,
-  action: z.enum(['turn', 'goal']).optional(),
-  text: z.string().max(v.MAX_TEXT_LENGTH).optional(),
-  role: z.enum(v.TURN_ROLES).optional(),
-  kind: z.enum(v.MEMORY_KINDS).optional(),
-  threshold: z.string().meta({ description: 'A number, clamped to [0, 2].' }).optional(),
+  action: z.string().meta({ description: '`goal` sets the thread\'s goal to text; anything else (default) is a turn.' }).optional(),
+  text: optionalText().meta({ description: 'The turn\'s content (not blank), or the goal (may be empty).' }).optional(),
+  role: ruled(z.enum(v.TURN_ROLES), v.role).optional(),
+  // The demos call it kind; the turn's field (and the answer naming it) is remember.
+  kind: ruled(z.enum(REMEMBER_MODES), (x) => rememberMode(x, 'remember')).optional(),
+  threshold: ruled(z.string().meta({ description: 'A number, clamped to [0, 2].' }), (x, f) => {
+    if (!Number.isFinite(Number(x))) throw new ValidationError(f, 'must be a number');
+  }).optional(),
 });
 export const legacyScopeForm = z.object({ user: form.user, namespace: form.namespace });
 export const legacyDropForm = z.object({ memory_id: generatedId() });
