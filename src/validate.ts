@@ -98,6 +98,13 @@ export function positiveInt(value: unknown, field: string, max: number): number 
   return value;
 }
 
+/** A non-negative integer given as a query-string parameter (digits only), at most `max`. */
+export function queryInt(value: unknown, field: string, max: number): number {
+  const parsed = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : NaN;
+  if (!Number.isInteger(parsed) || parsed < 0 || parsed > max) throw new ValidationError(field, `must be an integer in [0, ${max}]`);
+  return parsed;
+}
+
 const MAX_STREAM_ID_PART = 2n ** 64n - 1n;
 const STREAM_ID = /^(\d{1,20})(?:-(\d{1,20}))?$/;
 

@@ -1,4 +1,4 @@
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join, sep } from 'node:path';
 import express, { type ErrorRequestHandler, type Express, type Request } from 'express';
 import type { Redis } from 'ioredis';
@@ -21,35 +21,20 @@ import { listModules, missingModules } from '../../src/redis/connection.js';
 import { pairs } from '../../src/redis/reply.js';
 import { asRedisUnavailable, REDIS_RETRY_AFTER_SECONDS, withinMs } from '../../src/redis/unavailable.js';
 import type { Durability } from '../../src/redis/durability.js';
-import { WEB_DIR } from '../../src/paths.js';
+import { PACKAGE_ROOT, WEB_DIR } from '../../src/paths.js';
 import * as v from '../../src/validate.js';
+import { openApiDocument } from './openapi.js';
+import * as s from './schemas.js';
 import { clientError, requestGuards, verifyJsonBody } from './guards.js';
 import { legacyRoutes } from './legacy.js';
 import { route, type Handler } from './route.js';
 import type { ApiDeps } from './deps.js';
 import { streamEvents } from './sse.js';
 
-const MAX_WAIT_MS = 30_000;
+/** Built once: the document only depends on the schemas and the package version. */
+const OPENAPI = openApiDocument((JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version);
 
-
-function body(req: Request): Record<string, unknown> {
-  if (typeof req.body !== 'object' || req.body === null || Array.isArray(req.body)) {
-    throw new ValidationError('body', 'must be a JSON object (Content-Type: application/json)');
-  }
-  return req.body as Record<string, unknown>;
-}
-
-function queryInt(req: Request, name: string, fallback: number, max: number): number {
-  const raw = req.query[name];
-  if (raw === undefined) return fallback;
-  const value = typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : NaN;
-  if (!Number.isInteger(value) || value < 0 || value > max) throw new ValidationError(name, `must be an integer in [0, ${max}]`);
-  return value;
-}
-
-function param(req: Request, name: string): string {
-  return String(req.params[name]);
-}
+const queryNumber = (raw: string | undefined, fallback: number): number => (raw === undefined ? fallback : Number(raw));
 
 /** The HTTP app, separate from the server that listens, so tests can drive it in process. */
 export function createApp(deps: ApiDeps): Express {
@@ -61,7 +46,7 @@ export function createApp(deps: ApiDeps): Express {
   const staticFiles = webFiles();
   // Open without a key: liveness, readiness, the page (it asks for a key), /metrics if so configured.
   const open = (req: Request): boolean =>
-    req.path === '/healthz' || req.path === '/readyz' || (metricsOpen && req.path === '/metrics') ||
+    req.path === '/healthz' || req.path === '/readyz' || req.path === '/openapi.json' || (metricsOpen && req.path === '/metrics') ||
     ((req.method === 'GET' || req.method === 'HEAD') && staticFiles.has(req.path));
   app.use(requestGuards);
   app.use(authenticate({ config, store: apiKeys, limiter: new RateLimiter(redis, keys), log }, open));
@@ -69,6 +54,9 @@ export function createApp(deps: ApiDeps): Express {
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
+  });
+  app.get('/openapi.json', (_req, res) => {
+    res.json(OPENAPI);
   });
 
   // The app is built only after the model has loaded; it can still lose it (an embedder thread dies).
@@ -87,9 +75,9 @@ export function createApp(deps: ApiDeps): Express {
   app.post('/v1/threads', route(async (req, res) => {
     const p = principalOf(res);
     requireRole(p, 'write');
-    const b = req.body === undefined ? {} : body(req);
+    const b = s.parse(s.createThreadBody, req.body ?? {});
     const { user, namespace } = resolveScope(p, b);
-    const agent = v.scopeValue(b.agent ?? 'default', 'agent');
+    const agent = b.agent ?? 'default';
     const threadId = v.newId();
     await working.start(threadId, { user, agent, namespace, keyId: p.keyId });
     res.status(201).json({ thread_id: threadId });
@@ -98,9 +86,10 @@ export function createApp(deps: ApiDeps): Express {
   app.post('/v1/threads/:thread_id/turns', route(async (req, res) => {
     const p = principalOf(res);
     requireRole(p, 'write');
-    const b = body(req);
-    const turn = { ...parseTurnInput(param(req, 'thread_id'), b, config), ...resolveScope(p, b) };
-    const waitMs = queryInt(req, 'wait', 0, MAX_WAIT_MS);
+    const { thread_id: threadId } = s.parse(s.threadParams, req.params);
+    const b = s.parse(s.turnBody, req.body);
+    const turn = { ...parseTurnInput(threadId, b, config), ...resolveScope(p, b) };
+    const waitMs = queryNumber(s.parse(s.turnQuery, req.query).wait, 0);
     const accepted = await ingest.accept(turn, req.header('Idempotency-Key'), { exclusive: !allUsers(p), keyId: p.keyId }).catch((err: unknown) => {
       if (err instanceof BacklogFullError) metrics.turnsIngested.inc({ result: 'rejected' });
       throw err;
@@ -123,7 +112,7 @@ export function createApp(deps: ApiDeps): Express {
   }));
 
   app.get('/v1/turns/:turn_id', route(async (req, res) => {
-    const turnId = v.memoryId(param(req, 'turn_id'), 'turn_id');
+    const { turn_id: turnId } = s.parse(s.turnParams, req.params);
     const turn = (await turnVisible(redis, keys, principalOf(res), turnId)) ? await readTurn(redis, keys, longTerm, turnId) : null;
     if (!turn) throw new NotFound('turn', turnId);
     res.json(turn);
@@ -131,7 +120,7 @@ export function createApp(deps: ApiDeps): Express {
 
   /** A thread's state if the principal may see it (its owner is one of the key's users); else, as for a missing thread, 404. */
   const visibleThread = async (req: Request, p: Principal) => {
-    const threadId = v.threadId(param(req, 'thread_id'));
+    const { thread_id: threadId } = s.parse(s.threadParams, req.params);
     const state = await working.load(threadId);
     if (!state || !mayActAs(p, state.user)) throw new NotFound('thread', threadId);
     return state;
@@ -144,11 +133,8 @@ export function createApp(deps: ApiDeps): Express {
   app.put('/v1/threads/:thread_id', route(async (req, res) => {
     const p = principalOf(res);
     requireRole(p, 'write');
-    const threadId = v.threadId(param(req, 'thread_id'));
-    const b = body(req);
-    if (b.goal === undefined && b.scratchpad === undefined) throw new ValidationError('body', 'give goal, scratchpad or both');
-    const goal = b.goal === undefined ? undefined : v.optionalText(b.goal, 'goal');
-    const scratchpad = b.scratchpad === undefined ? undefined : v.optionalText(b.scratchpad, 'scratchpad');
+    const { thread_id: threadId } = s.parse(s.threadParams, req.params);
+    const { goal, scratchpad } = s.parse(s.updateThreadBody, req.body);
     // With a key, only an existing thread of the key's users (checked again, atomically, by the write).
     const owner = allUsers(p) ? { keyId: p.keyId } : { user: (await visibleThread(req, p)).user, exclusive: true, keyId: p.keyId };
     await working.update(threadId, { goal, scratchpad }, owner);
@@ -157,7 +143,7 @@ export function createApp(deps: ApiDeps): Express {
 
   app.get('/v1/threads/:thread_id/events', route(async (req, res) => {
     const p = principalOf(res);
-    const threadId = v.threadId(param(req, 'thread_id'));
+    const { thread_id: threadId } = s.parse(s.threadParams, req.params);
     // With a key, a thread that does not exist (yet) is a 404 as another user's is: following an
     // id before it exists would show whoever creates it.
     if (!allUsers(p)) await visibleThread(req, p);
@@ -169,15 +155,16 @@ export function createApp(deps: ApiDeps): Express {
   }));
 
   app.get('/v1/memories', route(async (req, res) => {
-    const scope = resolveScope(principalOf(res), { user: req.query.user, namespace: req.query.namespace });
-    const limit = queryInt(req, 'limit', 200, 10_000);
+    const q = s.parse(s.memoriesQuery, req.query);
+    const scope = resolveScope(principalOf(res), q);
+    const limit = queryNumber(q.limit, 200);
     res.json({ memories: await longTerm.list(scope, Math.max(limit, 1)) });
   }));
 
   app.delete('/v1/memories/:memory_id', route(async (req, res) => {
     const p = principalOf(res);
     requireRole(p, 'write');
-    const memoryId = v.memoryId(param(req, 'memory_id'));
+    const { memory_id: memoryId } = s.parse(s.memoryParams, req.params);
     // Another tenant's memory is answered as a missing one: 404, never a 403 that confirms it exists.
     const memory = await longTerm.get(memoryId);
     if (!memory || !inScope(p, memory)) throw new NotFound('memory', memoryId);
@@ -186,11 +173,8 @@ export function createApp(deps: ApiDeps): Express {
   }));
 
   app.post('/v1/recall', route(async (req, res) => {
-    const b = body(req);
-    const text = v.memoryText(b.text, 'text');
-    const scope = resolveScope(principalOf(res), b);
-    const k = v.positiveInt(b.k ?? config.recallK, 'k', 100);
-    const threshold = v.distanceThreshold(b.threshold ?? config.recallThreshold, 'threshold');
+    const { text, k = config.recallK, threshold = config.recallThreshold, ...requested } = s.parse(s.recallBody, req.body);
+    const scope = resolveScope(principalOf(res), requested);
     const t0 = performance.now();
     const embedding = await embedder.embedOne(text);
     const t1 = performance.now();
@@ -200,7 +184,7 @@ export function createApp(deps: ApiDeps): Express {
 
   app.get('/v1/deadletter', route(async (req, res) => {
     requireRole(principalOf(res), 'admin');
-    const count = queryInt(req, 'count', 100, 1000);
+    const count = queryNumber(s.parse(s.deadletterQuery, req.query).count, 100);
     const entries = await redis.xrevrange(keys.deadLetterStream, '+', '-', 'COUNT', Math.max(count, 1));
     res.json({
       entries: entries.map(([id, flat]) => ({ id, ...Object.fromEntries(pairs(flat)) })),
@@ -210,7 +194,7 @@ export function createApp(deps: ApiDeps): Express {
   app.post('/v1/keys', route(async (req, res) => {
     const p = principalOf(res);
     requireRole(p, 'admin');
-    const { token, key } = await apiKeys.create(parseNewKey(body(req)));
+    const { token, key } = await apiKeys.create(parseNewKey(s.parse(s.newKeyBody, req.body)));
     log.info('keys.created', { ...key, by_key_id: p.keyId });
     res.status(201).json({ key: token, ...key });
   }));
@@ -223,7 +207,7 @@ export function createApp(deps: ApiDeps): Express {
   app.delete('/v1/keys/:key_id', route(async (req, res) => {
     const p = principalOf(res);
     requireRole(p, 'admin');
-    const keyId = param(req, 'key_id');
+    const { key_id: keyId } = s.parse(s.keyParams, req.params);
     const outcome = await apiKeys.revoke(keyId);
     if (outcome === 'not found') throw new NotFound('key', keyId);
     log.info('keys.revoked', { key_id: keyId, by_key_id: p.keyId, outcome });

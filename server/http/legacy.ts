@@ -1,4 +1,5 @@
 import express, { type Request, type Response, type Router } from 'express';
+import type { z } from 'zod';
 import { principalOf } from './authenticate.js';
 import { allUsers, inScope, mayActAs, requireRole, resolveScope, type Principal } from '../../src/auth/principal.js';
 import { keyField } from './visibility.js';
@@ -9,6 +10,7 @@ import * as v from '../../src/validate.js';
 import type { ApiDeps } from './deps.js';
 import { verifyFormBody } from './guards.js';
 import { route } from './route.js';
+import * as s from './schemas.js';
 
 const STACK_LABEL = 'agentmem (TypeScript, Redis Streams pipeline)';
 const SYNC_WAIT_MS = 30_000;
@@ -29,6 +31,16 @@ function field(req: Request, name: string, fallback: string): string {
   if (Array.isArray(value)) throw new ValidationError(name, 'must be given once');
   if (typeof value !== 'string') throw new ValidationError(name, 'must be a string');
   return value === '' ? fallback : value;
+}
+
+/** A route's form fields (each given once, in the query string or the body; empty ones left out), checked by its schema. */
+function formOf<S extends z.ZodObject>(req: Request, schema: S): z.output<S> {
+  const given: Record<string, string> = {};
+  for (const name of Object.keys(schema.shape)) {
+    const value = field(req, name, '');
+    if (value !== '') given[name] = value;
+  }
+  return s.parse(schema, given);
 }
 
 function formBody(req: Request): Record<string, unknown> {
@@ -57,8 +69,8 @@ export function legacyRoutes(deps: ApiDeps): Router {
     if (id === undefined) defaultThreads.set(principalKey(p), (id = v.newId()));
     return id;
   };
-  const threadOf = (req: Request, p: Principal): string => v.threadId(field(req, 'thread_id', '') || defaultThreadOf(p));
-  const scopeOf = (req: Request, p: Principal) => resolveScope(p, { user: field(req, 'user', '') || undefined, namespace: field(req, 'namespace', '') || undefined });
+  const threadOf = (f: { thread_id?: string | undefined }, p: Principal): string => f.thread_id ?? defaultThreadOf(p);
+  const scopeOf = (f: { user?: string | undefined; namespace?: string | undefined }, p: Principal) => resolveScope(p, { user: f.user, namespace: f.namespace });
   /** Starts a thread owned by `user` and logs it (thread_started is what ends another user's open stream of a reused id). */
   const startThread = async (threadId: string, p: Principal, scope: { user: string; namespace: string }): Promise<void> => {
     await working.start(threadId, { ...scope, exclusive: !allUsers(p), keyId: p.keyId });
@@ -74,10 +86,11 @@ export function legacyRoutes(deps: ApiDeps): Router {
 
   router.get('/state', route(async (req, res) => {
     const p = principalOf(res);
-    const scope = scopeOf(req, p);
-    const threadId = threadOf(req, p);
+    const f = formOf(req, s.legacyStateForm);
+    const scope = scopeOf(f, p);
+    const threadId = threadOf(f, p);
     // With keys, the key's default thread exists from the start, so the page can follow its events.
-    if (!allUsers(p) && field(req, 'thread_id', '') === '' && p.role !== 'read') await startThread(threadId, p, scope);
+    if (!allUsers(p) && f.thread_id === undefined && p.role !== 'read') await startThread(threadId, p, scope);
     const [info, loaded, memories, recent] = await Promise.all([
       longTerm.indexInfo(), working.load(threadId), longTerm.list(scope, 200), events.recent(threadId, 20),
     ]);
@@ -96,18 +109,18 @@ export function legacyRoutes(deps: ApiDeps): Router {
 
   router.post('/turn', route(async (req, res) => {
     const p = writer(res);
-    const threadId = threadOf(req, p);
-    const scope = scopeOf(req, p);
-    if (field(req, 'action', 'turn') === 'goal') {
-      const goal = v.optionalText(field(req, 'text', ''), 'text');
+    const f = formOf(req, s.legacyTurnForm);
+    const threadId = threadOf(f, p);
+    const scope = scopeOf(f, p);
+    if (f.action === 'goal') {
+      const goal = f.text ?? '';
       await working.setGoal(threadId, goal, { user: scope.user, exclusive: !allUsers(p), keyId: p.keyId });
       res.json({ thread_id: threadId, goal });
       return;
     }
-    const rawThreshold = Number(field(req, 'threshold', String(config.recallThreshold)));
-    if (!Number.isFinite(rawThreshold)) throw new ValidationError('threshold', 'must be a number');
+    const rawThreshold = f.threshold === undefined ? config.recallThreshold : Number(f.threshold);
     const turn = parseTurnInput(threadId, {
-      content: field(req, 'text', ''), role: field(req, 'role', 'user'), remember: field(req, 'kind', 'episodic'),
+      content: f.text ?? '', role: f.role ?? 'user', remember: f.kind ?? 'episodic',
       user: scope.user, namespace: scope.namespace, threshold: Math.min(2, Math.max(0, rawThreshold)),
     }, config);
     const accepted = await ingest.accept(turn, undefined, { exclusive: !allUsers(p), keyId: p.keyId });
@@ -138,7 +151,7 @@ export function legacyRoutes(deps: ApiDeps): Router {
 
   router.post('/new_thread', route(async (req, res) => {
     const p = writer(res);
-    const scope = scopeOf(req, p);
+    const scope = scopeOf(formOf(req, s.legacyScopeForm), p);
     const threadId = v.newId();
     defaultThreads.set(principalKey(p), threadId);
     await startThread(threadId, p, scope);
@@ -147,7 +160,7 @@ export function legacyRoutes(deps: ApiDeps): Router {
 
   router.post('/reset', route(async (req, res) => {
     const p = writer(res);
-    const scope = scopeOf(req, p);
+    const scope = scopeOf(formOf(req, s.legacyScopeForm), p);
     await longTerm.clearScope(scope, keyField(p));
     const seeded = await seedMemories(longTerm, embedder, scope);
     res.json({ seeded: seeded.filter((r) => r.written).length });
@@ -155,7 +168,7 @@ export function legacyRoutes(deps: ApiDeps): Router {
 
   router.post('/drop_memory', route(async (req, res) => {
     const p = writer(res);
-    const memoryId = v.memoryId(field(req, 'memory_id', ''), 'memory_id');
+    const { memory_id: memoryId } = formOf(req, s.legacyDropForm);
     // Another tenant's memory is answered as a missing one.
     const memory = await longTerm.get(memoryId);
     const deleted = memory !== null && inScope(p, memory) && (await longTerm.delete(memoryId, { user: memory.user, namespace: memory.namespace, ...keyField(p) }));

@@ -1,0 +1,138 @@
+import { z } from 'zod';
+import * as s from './schemas.js';
+
+type Method = 'get' | 'post' | 'put' | 'delete';
+type JsonSchema = Record<string, unknown>;
+
+/** One route as the document describes it; the request parts are the schemas the route validates with. */
+interface Operation {
+  method: Method;
+  /** Express syntax (`/v1/threads/:thread_id`). */
+  path: string;
+  summary: string;
+  tag: 'v1' | 'events' | 'operations' | 'keys' | 'reference';
+  /** Served without an API key. */
+  open?: boolean;
+  params?: z.ZodObject;
+  query?: z.ZodObject;
+  headers?: { name: string; description: string }[];
+  body?: z.ZodType;
+  /** The reference routes take form fields (or JSON); the /v1 API JSON only. */
+  form?: boolean;
+  /** Success answers: status → description; `sse` marks an event stream, `text` a text body. */
+  responses: Record<string, string>;
+  sse?: boolean;
+  text?: boolean;
+  /** Which error answers apply, beyond 401/403/5xx that every keyed route may give. */
+  errors?: ('400' | '404' | '429' | '503' | '504')[];
+}
+
+const anyObject: JsonSchema = { type: 'object' };
+const lastEventId = { name: 'Last-Event-ID', description: 'The last event id seen (EventSource sends it on reconnect); resumes right after it. Wins over ?since.' };
+
+export const OPERATIONS: readonly Operation[] = [
+  { method: 'get', path: '/healthz', summary: 'Liveness', tag: 'operations', open: true, responses: { 200: 'The process lives' } },
+  { method: 'get', path: '/readyz', summary: 'Readiness: Redis, modules, index, embedder, workers, durability', tag: 'operations', open: true, responses: { 200: 'Ready or degraded (checks name the stage without a consumer)' }, errors: ['503'] },
+  { method: 'get', path: '/metrics', summary: 'Prometheus metrics (admin key unless AGENTMEM_METRICS_PUBLIC)', tag: 'operations', text: true, responses: { 200: 'Prometheus text format' } },
+  { method: 'get', path: '/openapi.json', summary: 'This document', tag: 'operations', open: true, responses: { 200: 'The OpenAPI 3.1 document' } },
+  { method: 'get', path: '/v1/whoami', summary: 'The calling key: id, role, users, namespaces, expiry', tag: 'keys', responses: { 200: 'The principal' } },
+  { method: 'post', path: '/v1/threads', summary: 'Start a thread', tag: 'v1', body: s.createThreadBody, responses: { 201: 'Started: { thread_id }' }, errors: ['400'] },
+  {
+    method: 'post', path: '/v1/threads/:thread_id/turns', summary: 'Submit a turn (accepted durably, processed by the pipeline)', tag: 'v1',
+    params: s.threadParams, query: s.turnQuery, body: s.turnBody,
+    headers: [{ name: 'Idempotency-Key', description: 'A retry with the same key answers the first turn (Idempotent-Replayed: true) instead of adding one.' }],
+    responses: { 200: 'Finished within ?wait: the turn result', 202: 'Accepted: { turn_id, thread_id }; Location: /v1/turns/{turn_id}' }, errors: ['400', '404', '429', '503'],
+  },
+  { method: 'get', path: '/v1/turns/:turn_id', summary: 'A turn: status, recall, memory written, timings', tag: 'v1', params: s.turnParams, responses: { 200: 'The turn' }, errors: ['400', '404'] },
+  { method: 'get', path: '/v1/threads/:thread_id', summary: 'A thread\'s working memory', tag: 'v1', params: s.threadParams, responses: { 200: 'The thread' }, errors: ['400', '404'] },
+  { method: 'put', path: '/v1/threads/:thread_id', summary: 'Set a thread\'s goal and/or scratchpad', tag: 'v1', params: s.threadParams, body: s.updateThreadBody, responses: { 200: 'The updated thread' }, errors: ['400', '404'] },
+  { method: 'get', path: '/v1/threads/:thread_id/events', summary: 'A thread\'s events as Server-Sent Events, resumable', tag: 'events', params: s.threadParams, query: s.eventsQuery, headers: [lastEventId], sse: true, responses: { 200: 'text/event-stream; each event\'s id is its stream entry id' }, errors: ['400', '404'] },
+  { method: 'get', path: '/v1/memories/events', summary: 'The memory log (written, bumped, deleted) as Server-Sent Events, resumable', tag: 'events', query: s.eventsQuery, headers: [lastEventId], sse: true, responses: { 200: 'text/event-stream' }, errors: ['400'] },
+  { method: 'get', path: '/v1/memories', summary: 'Long-term memories of a scope', tag: 'v1', query: s.memoriesQuery, responses: { 200: '{ memories }' }, errors: ['400', '503'] },
+  { method: 'delete', path: '/v1/memories/:memory_id', summary: 'Delete a memory', tag: 'v1', params: s.memoryParams, responses: { 200: '{ deleted: true, memory_id }' }, errors: ['400', '404'] },
+  { method: 'post', path: '/v1/recall', summary: 'Recall memories close to a text', tag: 'v1', body: s.recallBody, responses: { 200: '{ recall, embed_ms, recall_ms }' }, errors: ['400', '503'] },
+  { method: 'get', path: '/v1/deadletter', summary: 'Turns the pipeline gave up on (admin)', tag: 'operations', query: s.deadletterQuery, responses: { 200: '{ entries }' }, errors: ['400'] },
+  { method: 'post', path: '/v1/keys', summary: 'Create an API key (admin); the token is shown once', tag: 'keys', body: s.newKeyBody, responses: { 201: 'The key and its token' }, errors: ['400'] },
+  { method: 'get', path: '/v1/keys', summary: 'List API keys (admin)', tag: 'keys', responses: { 200: '{ keys }' } },
+  { method: 'delete', path: '/v1/keys/:key_id', summary: 'Revoke an API key (admin)', tag: 'keys', params: s.keyParams, responses: { 200: '{ key_id, revoked: true }' }, errors: ['404'] },
+  { method: 'get', path: '/state', summary: 'Reference demos: index info, session, memories and recent events of the current thread', tag: 'reference', query: s.legacyStateForm, responses: { 200: 'The demos\' state shape' }, errors: ['400'] },
+  { method: 'post', path: '/turn', summary: 'Reference demos: a turn, answered once processed (or action=goal)', tag: 'reference', body: s.legacyTurnForm, form: true, responses: { 200: 'The turn result in the demos\' shape', 202: 'Accepted while shutting down' }, errors: ['400', '429', '503', '504'] },
+  { method: 'post', path: '/new_thread', summary: 'Reference demos: start a new current thread', tag: 'reference', body: s.legacyScopeForm, form: true, responses: { 200: '{ thread_id }' }, errors: ['400'] },
+  { method: 'post', path: '/reset', summary: 'Reference demos: clear a scope\'s memories and seed it again', tag: 'reference', body: s.legacyScopeForm, form: true, responses: { 200: '{ seeded }' }, errors: ['400'] },
+  { method: 'post', path: '/drop_memory', summary: 'Reference demos: delete a memory', tag: 'reference', body: s.legacyDropForm, form: true, responses: { 200: '{ deleted, memory_id }' }, errors: ['400'] },
+];
+
+const ERRORS: Record<string, string> = {
+  400: 'A refused field: error.field names it',
+  401: 'No key, or an unknown, revoked or expired one',
+  403: 'The key\'s role or scope does not allow this',
+  404: 'Not found (or not visible to this key)',
+  429: 'Too many requests or a full backlog: retry after Retry-After seconds',
+  503: 'Redis unavailable, search incomplete or not durable: retry after Retry-After seconds',
+  504: 'Not processed in time',
+};
+
+/** JSON Schema 2020-12 (OpenAPI 3.1's dialect) of a request part, as a client sends it. */
+function jsonSchema(schema: z.ZodType): JsonSchema {
+  const generated = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as JsonSchema;
+  // The document's dialect is 2020-12 already (OpenAPI 3.1's default): no per-schema $schema.
+  delete generated.$schema;
+  return generated;
+}
+
+function parameters(where: 'path' | 'query', schema: z.ZodObject | undefined): JsonSchema[] {
+  if (!schema) return [];
+  const shape = jsonSchema(schema) as { properties?: Record<string, JsonSchema>; required?: string[] };
+  return Object.entries(shape.properties ?? {}).map(([name, field]) => ({ name, in: where, required: where === 'path' || (shape.required ?? []).includes(name), schema: field }));
+}
+
+/** `/v1/threads/:thread_id` → `/v1/threads/{thread_id}`. */
+export function openApiPath(expressPath: string): string {
+  return expressPath.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
+}
+
+function operation(op: Operation): JsonSchema {
+  const content = op.sse ? { 'text/event-stream': { schema: { type: 'string' } } } : op.text ? { 'text/plain': { schema: { type: 'string' } } } : { 'application/json': { schema: anyObject } };
+  const responses: Record<string, JsonSchema> = Object.fromEntries(Object.entries(op.responses).map(([status, description]) => [status, { description, content }]));
+  const errorStatuses = [...(op.errors ?? []), ...(op.open ? [] : ['401', '403', '429', '503'])];
+  for (const status of errorStatuses) {
+    responses[status] = { description: ERRORS[status], content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } };
+  }
+  const body = op.body ? jsonSchema(op.body) : undefined;
+  return {
+    summary: op.summary,
+    tags: [op.tag],
+    operationId: `${op.method}${openApiPath(op.path).replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) => (c ?? '').toUpperCase())}`,
+    ...(op.open ? { security: [] } : {}),
+    parameters: [
+      ...parameters('path', op.params),
+      ...parameters('query', op.query),
+      ...(op.headers ?? []).map((h) => ({ name: h.name, in: 'header', required: false, description: h.description, schema: { type: 'string' } })),
+    ],
+    ...(body
+      ? { requestBody: { required: !op.form, content: op.form ? { 'application/x-www-form-urlencoded': { schema: body }, 'application/json': { schema: body } } : { 'application/json': { schema: body } } } }
+      : {}),
+    responses,
+  };
+}
+
+/** The OpenAPI 3.1 document of every route, built from the schemas the routes validate with. */
+export function openApiDocument(version: string): JsonSchema {
+  const paths: Record<string, Record<string, JsonSchema>> = {};
+  for (const op of OPERATIONS) (paths[openApiPath(op.path)] ??= {})[op.method] = operation(op);
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'agentmem',
+      version,
+      description: 'Redis-backed memory for AI agents. With AGENTMEM_AUTH=keys every route but the open ones takes `Authorization: Bearer <key>`.',
+    },
+    security: [{ bearer: [] }],
+    tags: [{ name: 'v1' }, { name: 'events' }, { name: 'keys' }, { name: 'operations' }, { name: 'reference' }],
+    paths,
+    components: {
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'An API key, agentmem_<id>_<secret>' } },
+      schemas: { Error: jsonSchema(s.errorBody) },
+    },
+  };
+}
