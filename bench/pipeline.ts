@@ -86,7 +86,7 @@ const say = (line: string): void => void process.stderr.write(line + '\n');
 async function startServer(redisUrl: string, extraEnv: Record<string, string> = {}): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
   const port = await freePort();
   const env = { ...process.env, REDIS_URL: redisUrl, AGENTMEM_HOST: '127.0.0.1', AGENTMEM_PORT: String(port), AGENTMEM_LOG_LEVEL: 'warn', AGENTMEM_BATCH_SIZE: String(batchSize), ...extraEnv };
-  const child = spawn(process.execPath, [join(PACKAGE_ROOT, 'dist', 'src', 'cli', 'main.js'), 'serve'], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+  const child = spawn(process.execPath, [join(PACKAGE_ROOT, 'dist', 'server', 'cli', 'main.js'), 'serve'], { env, stdio: ['ignore', 'inherit', 'inherit'] });
   const killOnExit = (): void => void child.kill('SIGKILL'); // never outlive a crashed bench
   process.once('exit', killOnExit);
   let running = true;
