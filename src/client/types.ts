@@ -1,6 +1,6 @@
 /**
  * The `/v1` wire shapes, as the server sends and accepts them (snake_case, as on the wire). Written
- * by hand from src/http/app.ts, src/pipeline/turns.ts, src/memory/*.ts and src/auth/*.ts; this
+ * by hand from server/http/app.ts, src/pipeline/turns.ts, src/memory/*.ts and src/auth/*.ts; this
  * module imports nothing, so the client stays free of the server's code and dependencies.
  */
 

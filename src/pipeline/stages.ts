@@ -112,7 +112,7 @@ export class EmbedRecallStage {
       // Left pending: reclaimed after claimIdleMs, dead-lettered after maxDeliveries.
       log.error('embed_recall.embed_failed', { size: turns.length, entry_ids: turns.map((t) => t.entryId), error: err });
       metrics?.errors.inc({ kind: 'embed' });
-      await Promise.all(turns.map((t) => recordError(this.deps, EMBED_RECALL_GROUP, t.turnId, err)));
+      await Promise.all(turns.map((t) => recordError(this.scripts, this.deps.log, EMBED_RECALL_GROUP, t.turnId, err)));
       // Holds the session slot a moment: a broken embedder must not turn the read loop into a spin.
       await new Promise((r) => setTimeout(r, EMBED_FAILURE_PAUSE_MS));
       return;
@@ -132,7 +132,7 @@ export class EmbedRecallStage {
           this.finish(turn, vectors[i] as Float32Array, embedMs).catch(async (err: unknown) => {
             log.warn('embed_recall.failed', { turn_id: turn.turnId, thread_id: turn.threadId, entry_id: turn.entryId, error: err });
             metrics?.errors.inc({ kind: 'embed_recall' });
-            await recordError(this.deps, EMBED_RECALL_GROUP, turn.turnId, err);
+            await recordError(this.scripts, this.deps.log, EMBED_RECALL_GROUP, turn.turnId, err);
           }),
         ),
       );
@@ -186,7 +186,11 @@ function parseRemember(entry: StreamEntry) {
  * batch go one after another, so a batch never stores a fact twice against itself.
  */
 export class RememberStage {
-  constructor(private readonly deps: StageDeps) {}
+  private readonly scripts: ScriptGateway;
+
+  constructor(private readonly deps: StageDeps) {
+    this.scripts = new ScriptGateway(deps.redis, deps.keys);
+  }
 
   async handle(entries: StreamEntry[]): Promise<void> {
     this.deps.metrics?.batchSize.observe({ stage: 'remember' }, entries.length);
@@ -205,7 +209,7 @@ export class RememberStage {
       } catch (err) {
         this.deps.log.warn('remember.failed', { entry_id: entry.id, turn_id: turn.turnId, error: err });
         this.deps.metrics?.errors.inc({ kind: 'remember' });
-        await recordError(this.deps, REMEMBER_GROUP, turn.turnId, err);
+        await recordError(this.scripts, this.deps.log, REMEMBER_GROUP, turn.turnId, err);
       }
     }
   }
@@ -243,9 +247,9 @@ export function errorText(err: unknown): string {
  * Keeps why this delivery of a turn's entry failed, so that a dead letter names the error
  * (recordError-1.lua). Never throws: a record that cannot be written costs detail, not the entry.
  */
-async function recordError(deps: StageDeps, group: string, turnId: string, err: unknown): Promise<void> {
-  await new ScriptGateway(deps.redis, deps.keys).recordError({ turnId, group, message: errorText(err) }).catch((recordFailure: unknown) =>
-    deps.log.warn('stage.record_error_failed', { turn_id: turnId, group, error: recordFailure }),
+async function recordError(scripts: ScriptGateway, log: Logger, group: string, turnId: string, err: unknown): Promise<void> {
+  await scripts.recordError({ turnId, group, message: errorText(err) }).catch((recordFailure: unknown) =>
+    log.warn('stage.record_error_failed', { turn_id: turnId, group, error: recordFailure }),
   );
 }
 
@@ -268,15 +272,15 @@ function refusal(group: string, entry: StreamEntry | undefined): string {
  * refuses the entry (deadLetter-4.lua).
  */
 export async function deadLetter(
-  deps: Pick<StageDeps, 'redis' | 'keys' | 'config'>, stream: string, group: string, stage: string,
+  scripts: ScriptGateway, config: StageDeps['config'], stream: string, group: string, stage: string,
   entry: StreamEntry | undefined, entryId: string, deliveries: number,
 ): Promise<void> {
   const turnId = entry?.fields.turn_id && v.GENERATED_ID.test(entry.fields.turn_id) ? entry.fields.turn_id : '';
   const threadId = entry?.fields.thread_id && v.CLIENT_THREAD_ID.test(entry.fields.thread_id) ? entry.fields.thread_id : '';
-  await new ScriptGateway(deps.redis, deps.keys).deadLetter({
+  await scripts.deadLetter({
     stream, group, entryId, stage, cause: refusal(group, entry), deliveries,
     turn: turnId !== '' && threadId !== '' ? { turnId, threadId } : null,
-    eventsMaxLen: deps.config.eventsMaxLen, sessionTtlSeconds: deps.config.sessionTtlSeconds,
+    eventsMaxLen: config.eventsMaxLen, sessionTtlSeconds: config.sessionTtlSeconds,
   });
 }
 

@@ -1,5 +1,6 @@
 import type { Config } from '../config.js';
 import { blockingConnection } from '../redis/connection.js';
+import { ScriptGateway } from '../redis/scripts.js';
 import { StreamConsumer, type StreamEntry } from './consumer.js';
 import { BLOCK_MS, CONSUMER_LIVE_MS } from './groups.js';
 import { deadLetter, type StageDeps } from './stages.js';
@@ -27,13 +28,14 @@ export async function startStageWorker(
   const blocking = blockingConnection(deps.redis);
   blocking.on('error', () => undefined);
   const log = deps.log.child({ worker: name, consumer: consumerName });
+  const scripts = new ScriptGateway(deps.redis, deps.keys);
   const consumer = new StreamConsumer(deps.redis, blocking, {
     stream, group, consumer: consumerName, log,
     batchSize: deps.config.batchSize,
     // Sweeps for stale entries happen between reads, so a read must not block past half the idle time.
     blockMs: Math.min(BLOCK_MS, Math.ceil(deps.config.claimIdleMs / 2)), claimIdleMs: deps.config.claimIdleMs, maxDeliveries: deps.config.maxDeliveries,
     handle,
-    deadLetter: (entry, entryId, deliveries) => deadLetter(deps, stream, group, name, entry, entryId, deliveries),
+    deadLetter: (entry, entryId, deliveries) => deadLetter(scripts, deps.config, stream, group, name, entry, entryId, deliveries),
   });
   await consumer.start();
   log.info('worker.started', { stream, group });
