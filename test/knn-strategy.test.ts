@@ -64,8 +64,12 @@ describe('KNN strategy per scope size', () => {
     for (const [user, size] of [['tiny', 5], ['mid', 40]] as const) {
       const plan = await t.longTerm.knn.plan(scopeFilter({ user, namespace: NAMESPACE }));
       expect(plan).toMatchObject({ strategy: 'brute-force' });
-      // Brute force reads the whole filtered set and scores each memory: no HNSW batches.
-      expect(await profile(t, user, plan)).toEqual({ type: 'VECTOR', batches: undefined, filterRead: size });
+      // Brute force reads the whole filtered set and scores each memory: no HNSW batches. The
+      // filter's counter is a floor, not an equality: on a busy shared server FT.PROFILE has
+      // counted 9 reads for this 5-memory scope (the intersection's skip-to steps are counted too).
+      const brute = await profile(t, user, plan);
+      expect(brute).toMatchObject({ type: 'VECTOR', batches: undefined });
+      expect(brute.filterRead).toBeGreaterThanOrEqual(size);
     }
     const plan = await t.longTerm.knn.plan(scopeFilter({ user: 'large', namespace: NAMESPACE }));
     expect(plan).toEqual({ strategy: 'hnsw', efRuntime: 40, timeoutMs: 0 });
