@@ -33,9 +33,3 @@ export function toolError(err: unknown, tool: string, log: Logger, metrics?: Met
   metrics?.errors.inc({ kind: 'mcp' });
   return { error: { message: 'internal error', retryable: false } };
 }
-
-/** One line for the text content of a failed call: models read text, programs read structuredContent. */
-export function toolErrorText({ error }: ToolErrorBody): string {
-  const retry = error.retryable ? ` (retryable: try again${error.retry_after_seconds === undefined ? '' : ` in ${error.retry_after_seconds} s`})` : '';
-  return `${error.message}${retry}`;
-}

@@ -62,13 +62,7 @@ export const threadState = z.object({
   ttl_seconds: z.number(),
 });
 
-/** The `structuredContent` of every failed call: `field` names the refused argument; `retryable` says whether the same call can succeed later. */
-export const toolErrorBody = z.object({
-  error: z.object({
-    field: z.string().optional(),
-    message: z.string(),
-    retryable: z.boolean(),
-    retry_after_seconds: z.number().optional(),
-  }),
-});
-export type ToolErrorBody = z.infer<typeof toolErrorBody>;
+/** The text (JSON) of every failed call: `field` names the refused argument; `retryable` says whether the same call can succeed later. */
+export interface ToolErrorBody {
+  error: { field?: string; message: string; retryable: boolean; retry_after_seconds?: number };
+}

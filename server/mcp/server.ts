@@ -5,7 +5,7 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { CallToolRequestSchema, ErrorCode, ListToolsRequestSchema, McpError, type CallToolResult, type Tool as ListedTool } from '@modelcontextprotocol/sdk/types.js';
 import { PACKAGE_ROOT } from '../../src/paths.js';
 import type { McpCaller, McpDeps } from './context.js';
-import { toolError, toolErrorText } from './errors.js';
+import { toolError } from './errors.js';
 import { registerResources } from './resources.js';
 import { TOOLS, type Tool } from './tools.js';
 
@@ -42,8 +42,8 @@ const TOOLS_BY_NAME = new Map(TOOLS.map((t) => [t.name, t]));
  * An MCP server acting for one caller (scope and principal), over any transport: stdio builds
  * one per process, HTTP one per request. Tools are served by hand rather than with registerTool:
  * the SDK would check arguments against the schema first and refuse with its own wording, while
- * a refused argument must be answered as the REST API answers it (the field rule's message) and
- * as a tool result with structured content.
+ * a refused argument must be answered as the REST API answers it (the field rule's message), as
+ * a tool result whose text is `{ error: { field?, message, retryable, retry_after_seconds? } }`.
  */
 export function buildMcpServer(deps: McpDeps, caller: McpCaller): McpServer {
   const server = new McpServer({ name: 'agentmem', title: 'agentmem memory', version: VERSION }, { instructions: INSTRUCTIONS });
@@ -59,8 +59,8 @@ export function buildMcpServer(deps: McpDeps, caller: McpCaller): McpServer {
       deps.log.debug('mcp.tool', { tool: tool.name, user: caller.scope.user, namespace: caller.scope.namespace, key_id: caller.principal.keyId, ms: Math.round(performance.now() - started) });
       return { content: [{ type: 'text', text: tool.text ? tool.text(result) : JSON.stringify(result) }], structuredContent: result };
     } catch (err) {
-      const body = toolError(err, tool.name, deps.log, deps.metrics);
-      return { isError: true, content: [{ type: 'text', text: toolErrorText(body) }], structuredContent: body };
+      // As text, not structuredContent: that must match the tool's outputSchema, and the SDK's client checks it on errors too.
+      return { isError: true, content: [{ type: 'text', text: JSON.stringify(toolError(err, tool.name, deps.log, deps.metrics)) }] };
     }
   });
   registerResources(server, ctx);
