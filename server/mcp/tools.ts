@@ -277,9 +277,10 @@ export const TOOLS: readonly Tool[] = [
     output: z.object({ prompt: z.string(), thread_id: z.string(), query: z.string().nullable(), memories: z.array(recalledMemory) }),
     annotations: { readOnlyHint: true, openWorldHint: false },
     async run({ thread_id: threadId, query, k, threshold, turns = 10 }, ctx) {
-      const thread = await visibleThread(ctx, threadId);
+      // With a query, the thread and the recall side by side: recall reads only the caller's own scope, so nothing is shown before the thread is checked.
+      const [thread, recalled] = await Promise.all([visibleThread(ctx, threadId), query === undefined ? undefined : recallFor(ctx, query, k, threshold)]);
       const asked = query ?? thread.recent_turns.at(-1)?.content ?? null;
-      const memories = asked === null ? [] : await recallFor(ctx, asked, k, threshold);
+      const memories = recalled ?? (asked === null ? [] : await recallFor(ctx, asked, k, threshold));
       return { prompt: formatMemoryPrompt(thread, turns, asked, memories), thread_id: threadId, query: asked, memories };
     },
     text: (result) => result.prompt,
