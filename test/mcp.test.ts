@@ -190,6 +190,23 @@ describe('POST /mcp', () => {
     for (const method of ['GET', 'DELETE']) expect((await fetch(`${s.service.url}/mcp`, { method })).status).toBe(405);
   });
 
+  it('answers malformed MCP requests with 4xx or a JSON-RPC error, never a 5xx, and keeps serving', async () => {
+    const post = (body: string, accept = 'application/json, text/event-stream') =>
+      fetch(`${s.service.url}/mcp`, { method: 'POST', headers: { 'content-type': 'application/json', accept }, body });
+    const rpc = (method: string, params: unknown) => JSON.stringify({ jsonrpc: '2.0', id: 7, method, params });
+    for (const body of ['{}', '[]', '"text"', '{"jsonrpc":"2.0"}', '{not json', rpc('tools/call', { name: 'recall', arguments: 'oops' }), rpc('no/such/method', {})]) {
+      const res = await post(body);
+      expect(res.status, body).toBeLessThan(500);
+      if (res.status === 200) expect(((await res.json()) as { error?: unknown }).error, body).toBeDefined();
+      else await res.body?.cancel();
+    }
+    expect((await post(rpc('tools/list', {}), 'text/html')).status).toBe(406);
+    // Stateless: a call needs no initialize before it.
+    const res = await post(rpc('tools/call', { name: 'recall', arguments: { text: 'my cat' } }));
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { result: { isError?: boolean } }).result.isError).toBeUndefined();
+  });
+
   it('refuses a bad scope in the URL as the REST API does', async () => {
     const res = await fetch(`${s.service.url}/mcp?user=a,b`, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: '{}' });
     expect(res.status).toBe(400);
