@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
 import { inScope, mayActAs, requireRole } from '../../src/auth/principal.js';
-import { DurabilityError, ThreadNotVisible } from '../../src/errors.js';
+import { BacklogFullError, DurabilityError, ThreadNotVisible } from '../../src/errors.js';
 import type { SessionState } from '../../src/memory/working.js';
 import { parseTurnInput } from '../../src/pipeline/ingest.js';
 import { asRedisUnavailable } from '../../src/redis/unavailable.js';
@@ -157,7 +157,10 @@ export const TOOLS: readonly Tool[] = [
       requireRole(principal, 'write');
       const { ingest, waiter, config, log, metrics } = ctx.deps;
       const turn = { ...parseTurnInput(args.thread_id, args, config), ...scope };
-      const accepted = await ingest.accept(turn, undefined, { exclusive: true, keyId: principal.keyId });
+      const accepted = await ingest.accept(turn, undefined, { exclusive: true, keyId: principal.keyId }).catch((err: unknown) => {
+        if (err instanceof BacklogFullError) metrics?.turnsIngested.inc({ result: 'rejected' });
+        throw err;
+      });
       metrics?.turnsIngested.inc({ result: 'accepted' });
       // Accepted and on disk: Redis failing during the wait still answers the turn as queued, never an error a client would retry (and so repeat).
       const result = await waiter.waitFor(accepted.turnId, ADD_TURN_WAIT_MS).catch((err: unknown) => {
