@@ -15,6 +15,7 @@ import { StreamFanout } from '../src/redis/stream-fanout.js';
 import type { RunningWorker } from '../src/pipeline/worker.js';
 import { startEmbedRecallWorker } from '../src/pipeline/embed-recall-worker.js';
 import { startRememberWorker } from '../src/pipeline/remember-worker.js';
+import type { StageDeps } from '../src/pipeline/stages.js';
 
 export interface RunningService {
   url: string;
@@ -43,9 +44,7 @@ export async function startService(
   try {
     const stopInsecureWarning = await prepareAuth(mem.redis, mem.keys, config, log);
     acquired.add('insecure-mode warning', async () => stopInsecureWarning());
-    const ingest = new Ingest(mem.redis, mem.keys, config, mem.durability);
-    const waiter = new TurnWaiter(mem.redis, mem.keys, mem.longTerm, mem.durability);
-    acquired.add('turn waiter', () => waiter.close());
+    const { ingest, waiter } = openIngest(mem, config, acquired);
     metrics.watchDurability(mem.durability);
     const fanout = new StreamFanout(mem.redis, log, { connectionName: `agentmem-events-${consumer}`, wakeKey: mem.keys.eventsWake(consumer) });
     acquired.add('event-stream reader', () => fanout.close());
@@ -58,13 +57,7 @@ export async function startService(
     acquired.add('API port', () => http.close());
     const stopWatchingExpiries = await watchExpiries(mem.redis, mem.keys, mem.longTerm, log);
     acquired.add('expiry watch', stopWatchingExpiries);
-    if (options.workers !== false) {
-      for (const start of [() => startEmbedRecallWorker(deps, mem.embedder, consumer), () => startRememberWorker(deps, consumer)]) {
-        const worker = await start();
-        acquired.add(`${worker.name} worker`, () => worker.stop());
-        workers.push(worker);
-      }
-    }
+    if (options.workers !== false) await startWorkers(deps, mem.embedder, consumer, acquired, workers);
     const url = `http://${config.host}:${port}`;
     log.info('serve.listening', { url: `${url}/`, redis: mem.server.origin, workers: workers.map((w) => w.name) });
 
@@ -83,5 +76,61 @@ export async function startService(
   } catch (err) {
     await acquired.releaseAll();
     throw err;
+  }
+}
+
+/** What a process that takes turns without HTTP (`agentmem mcp` over stdio) runs: ingest, the turn waiter and, unless `workers` is false, both pipeline workers. */
+export interface RunningPipeline {
+  ingest: Ingest;
+  waiter: TurnWaiter;
+  workers: RunningWorker[];
+  /** Ends waits with what they have, lets the workers finish their batches, closes connections. Safe to call twice. */
+  stop(): Promise<void>;
+}
+
+/** The pipeline's ends in this process, as startService runs them, without the HTTP API. */
+export async function startPipeline(
+  mem: AgentMem & { embedder: TextEmbedder },
+  config: Config,
+  log: Logger,
+  options: { workers?: boolean } = {},
+): Promise<RunningPipeline> {
+  const acquired = new Releasers(log);
+  try {
+    const { ingest, waiter } = openIngest(mem, config, acquired);
+    const workers: RunningWorker[] = [];
+    if (options.workers !== false) await startWorkers({ ...mem, config, log }, mem.embedder, config.consumerName ?? defaultConsumerName(), acquired, workers);
+    let stopping: Promise<void> | undefined;
+    return {
+      ingest,
+      waiter,
+      workers,
+      stop: () =>
+        (stopping ??= (async () => {
+          waiter.drain();
+          await Promise.all(workers.map((w) => w.stop()));
+          await acquired.releaseAll();
+        })()),
+    };
+  } catch (err) {
+    await acquired.releaseAll();
+    throw err;
+  }
+}
+
+/** The API's half of the pipeline: turns accepted durably, and waits on their results. */
+function openIngest(mem: AgentMem, config: Config, acquired: Releasers): { ingest: Ingest; waiter: TurnWaiter } {
+  const ingest = new Ingest(mem.redis, mem.keys, config, mem.durability);
+  const waiter = new TurnWaiter(mem.redis, mem.keys, mem.longTerm, mem.durability);
+  acquired.add('turn waiter', () => waiter.close());
+  return { ingest, waiter };
+}
+
+/** Both pipeline workers, each released (stopped) with `acquired`, pushed onto `workers` as it starts. */
+async function startWorkers(deps: StageDeps & { config: Config }, embedder: TextEmbedder, consumer: string, acquired: Releasers, workers: RunningWorker[]): Promise<void> {
+  for (const start of [() => startEmbedRecallWorker(deps, embedder, consumer), () => startRememberWorker(deps, consumer)]) {
+    const worker = await start();
+    acquired.add(`${worker.name} worker`, () => worker.stop());
+    workers.push(worker);
   }
 }

@@ -3,6 +3,7 @@ import { ValidationError } from './errors.js';
 import { isLogLevel, type LogLevel } from './log.js';
 import type { KnnTuning } from './memory/knn.js';
 import { DEFAULT_CACHE_DIR } from './paths.js';
+import { scopeValue } from './validate.js';
 import { DURABILITY_MODES, type DurabilityMode } from './redis/durability.js';
 
 export interface Config {
@@ -59,6 +60,9 @@ export interface Config {
   knnEfRuntime: number;
   knnBruteForceMax: number;
   searchTimeoutMs: number;
+  /** `agentmem mcp` (stdio): the user and namespace every tool acts in. */
+  mcpUser: string;
+  mcpNamespace: string;
 }
 
 export const AUTH_MODES = ['off', 'keys', 'off-insecure'] as const;
@@ -115,6 +119,17 @@ const authMode: Parse<AuthMode> = (raw, name) => {
   if (!(AUTH_MODES as readonly string[]).includes(raw)) throw new ValidationError(name, `expected off, keys or off-insecure, got ${JSON.stringify(raw)}`);
   return raw as AuthMode;
 };
+
+function scopeName(field: 'user' | 'namespace'): Parse<string> {
+  return (raw, name) => {
+    try {
+      return scopeValue(raw, field);
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      throw new ValidationError(name, err.message.slice(field.length + 2));
+    }
+  };
+}
 
 function setting<K extends keyof Config>(s: Setting<K>): Setting<K> {
   return s;
@@ -194,7 +209,7 @@ export const SETTINGS = [
   setting({ key: 'metricsPort', env: 'AGENTMEM_METRICS_PORT', flag: 'metrics-port', defaultValue: 9464, parse: integer(0, 65535),
     help: "worker: port of its /metrics, /healthz and /readyz (serve has them on its API port); 0 = none" }),
   setting({ key: 'apiOnly', env: 'AGENTMEM_API_ONLY', flag: 'api-only', defaultValue: false, parse: boolean,
-    help: 'serve: run the HTTP API without the pipeline workers (run them with `agentmem worker`)' }),
+    help: 'serve, mcp: run without the pipeline workers (run them with `agentmem worker`)' }),
   setting({ key: 'shutdownTimeoutMs', env: 'AGENTMEM_SHUTDOWN_TIMEOUT_MS', flag: 'shutdown-timeout-ms', defaultValue: 5000, parse: integer(100, 600_000),
     help: 'serve, worker: how long a graceful shutdown (SIGTERM, SIGINT) may take before the process exits anyway (exit code 1)' }),
   setting({ key: 'durability', env: 'AGENTMEM_DURABILITY', flag: 'durability', defaultValue: 'auto', parse: durabilityMode,
@@ -219,6 +234,10 @@ export const SETTINGS = [
     help: 'scopes of at most this many memories are searched exactly (every memory scored) instead of through HNSW' }),
   setting({ key: 'searchTimeoutMs', env: 'AGENTMEM_SEARCH_TIMEOUT_MS', flag: 'search-timeout-ms', defaultValue: 0, parse: integer(0, 60_000),
     help: "per-query timeout of vector searches; 0 = the server's (Search TIMEOUT, 500 ms by default). A search that hits it is retried with the other strategy, then answered 503" }),
+  setting({ key: 'mcpUser', env: 'AGENTMEM_MCP_USER', flag: 'mcp-user', defaultValue: 'default', parse: scopeName('user'),
+    help: 'mcp: the user every tool acts as (working memory, long-term memories); over HTTP the API key decides instead' }),
+  setting({ key: 'mcpNamespace', env: 'AGENTMEM_MCP_NAMESPACE', flag: 'mcp-namespace', defaultValue: 'default', parse: scopeName('namespace'),
+    help: 'mcp: the namespace every tool acts in' }),
 ] as const satisfies readonly Setting[];
 
 export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze(

@@ -17,10 +17,10 @@ describe('agentmem CLI', () => {
   it('lists its commands', async () => {
     const { code, stdout } = await run(['--help']);
     expect(code).toBe(0);
-    for (const command of ['serve', 'worker', 'redis', 'embed', 'provision']) expect(stdout).toContain(command);
+    for (const command of ['serve', 'mcp', 'worker', 'redis', 'embed', 'provision']) expect(stdout).toContain(command);
   });
 
-  it.each(['serve', 'worker', 'redis', 'embed', 'provision'])('%s --help documents its options', async (command) => {
+  it.each(['serve', 'mcp', 'worker', 'redis', 'embed', 'provision'])('%s --help documents its options', async (command) => {
     const { code, stdout } = await run([command, '--help']);
     expect(code).toBe(0);
     expect(stdout).toMatch(new RegExp(`^Usage: agentmem ${command}`));

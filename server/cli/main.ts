@@ -4,12 +4,13 @@ import { commandHelp, parseCommandArgs, type Command } from './args.js';
 import { consolidateCommand } from './consolidate.js';
 import { embedCommand } from './embed.js';
 import { keysCommand } from './keys.js';
+import { mcpCommand } from './mcp.js';
 import { provisionCommand } from './provision.js';
 import { redisCommand } from './redis.js';
 import { serveCommand } from './serve.js';
 import { workerCommand } from './worker.js';
 
-const COMMANDS: readonly Command[] = [serveCommand, workerCommand, consolidateCommand, keysCommand, redisCommand, embedCommand, provisionCommand];
+const COMMANDS: readonly Command[] = [serveCommand, mcpCommand, workerCommand, consolidateCommand, keysCommand, redisCommand, embedCommand, provisionCommand];
 
 function mainHelp(): string {
   return [

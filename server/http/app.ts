@@ -27,6 +27,8 @@ import { openApiDocument } from './openapi.js';
 import * as s from './schemas.js';
 import { clientError, requestGuards, verifyJsonBody } from './guards.js';
 import { legacyRoutes } from './legacy.js';
+import { mcpOtherMethods, mcpRoute } from '../mcp/http.js';
+import { NotFound } from './not-found.js';
 import { route, type Handler } from './route.js';
 import type { ApiDeps } from './deps.js';
 import { streamEvents } from './sse.js';
@@ -214,6 +216,8 @@ export function createApp(deps: ApiDeps): Express {
     res.json({ key_id: keyId, revoked: true });
   }));
 
+  app.post('/mcp', route(mcpRoute(deps)));
+  app.use('/mcp', mcpOtherMethods);
   app.use(legacyRoutes(deps));
   // After the API: an API request never waits on a file lookup.
   app.use(express.static(WEB_DIR));
@@ -311,15 +315,6 @@ export function createOpsApp(deps: ReadinessDeps, metrics: Metrics): Express {
   app.get('/readyz', route(readiness(deps)));
   app.get('/metrics', route(metricsHandler(metrics)));
   return app;
-}
-
-class NotFound extends Error {
-  constructor(
-    readonly what: string,
-    readonly id: string,
-  ) {
-    super(`${what} ${id} not found`);
-  }
 }
 
 /** Operational errors become 4xx answers naming the problem (malformed requests: see guards.ts), Redis being unavailable a 503 with Retry-After; anything else is a logged 500. */
