@@ -110,9 +110,6 @@ export const legacyTurnForm = z.object({
 export const legacyScopeForm = z.object({ user: form.user, namespace: form.namespace });
 export const legacyDropForm = z.object({ memory_id: generatedId() });
 
-/** An error answer: `field` names the refused field when there is one. */
-export const errorBody = z.object({ error: z.object({ field: z.string().optional(), message: z.string() }) });
-
 function unwrap(schema: z.ZodType | undefined): z.ZodType | undefined {
   return schema instanceof z.ZodOptional ? unwrap(schema.unwrap() as z.ZodType) : schema;
 }
