@@ -16,7 +16,8 @@ interface Operation {
   open?: boolean;
   params?: z.ZodObject;
   query?: z.ZodObject;
-  headers?: { name: string; description: string }[];
+  /** Request headers the route reads; `schema` when it checks one with a request schema. */
+  headers?: { name: string; description: string; schema?: z.ZodType }[];
   body?: z.ZodType;
   /** The reference routes take form fields (or JSON); the /v1 API JSON only. */
   form?: boolean;
@@ -37,7 +38,9 @@ interface Answer {
 }
 
 const anyObject: JsonSchema = { type: 'object' };
-const lastEventId = { name: 'Last-Event-ID', description: 'The last event id seen (EventSource sends it on reconnect); resumes right after it. Wins over ?since.' };
+const lastEventId = {
+  name: 'Last-Event-ID', description: 'The last event id seen (EventSource sends it on reconnect); resumes right after it. Wins over ?since.', schema: s.eventsHeaders.shape['Last-Event-ID'],
+};
 
 export const OPERATIONS: readonly Operation[] = [
   { method: 'get', path: '/healthz', summary: 'Liveness', tag: 'operations', open: true, responses: { 200: { description: 'The process lives', body: r.Health } } },
@@ -117,7 +120,7 @@ function operation(op: Operation): JsonSchema {
     parameters: [
       ...parameters('path', op.params),
       ...parameters('query', op.query),
-      ...(op.headers ?? []).map((h) => ({ name: h.name, in: 'header', required: false, description: h.description, schema: { type: 'string' } })),
+      ...(op.headers ?? []).map((h) => ({ name: h.name, in: 'header', required: false, description: h.description, schema: h.schema ? inlineSchema(h.schema, 'input') : { type: 'string' } })),
     ],
     ...(body
       ? { requestBody: { required: !op.form, content: op.form ? { 'application/x-www-form-urlencoded': { schema: body }, 'application/json': { schema: body } } : { 'application/json': { schema: body } } } }

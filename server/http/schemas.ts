@@ -72,6 +72,8 @@ export const updateThreadBody = z
   });
 
 export const eventsQuery = z.object({ since: streamId().optional() });
+/** The SSE resume header (EventSource sends it on reconnect); the same rule as ?since. */
+export const eventsHeaders = z.object({ 'Last-Event-ID': streamId().optional() });
 
 export const memoriesQuery = z.object({ user: scope('user').optional(), namespace: scope('namespace').optional(), limit: queryInt(10_000, 'At most this many memories (default 200).').optional() });
 
