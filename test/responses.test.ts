@@ -1,6 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
 import type { z } from 'zod';
-import { ApiKeyStore } from '../src/auth/key-store.js';
+import { ApiKeyStore, type ApiKeyInfo } from '../src/auth/key-store.js';
+import type { EventRecord } from '../src/memory/events.js';
+import type { MemoryRecord } from '../src/memory/long-term.js';
+import type { SessionState } from '../src/memory/working.js';
+import type { TurnResult } from '../src/pipeline/turns.js';
+import type { MemoryOutcome } from '../src/redis/scripts.js';
 import { OPERATIONS } from '../server/http/openapi.js';
 import * as r from '../server/http/responses.js';
 import { until } from './support/fleet.js';
@@ -166,5 +171,16 @@ describe('every JSON answer matches its documented schema', () => {
     // 503 from /readyz has the same schema as its 200; /turn answers 202 only while the process drains.
     const unreachable = ['get /readyz 503', 'post /turn 202'];
     expect([...checked].sort()).toEqual(all.filter((a) => !unreachable.includes(a)).sort());
+  });
+});
+
+describe('the library\'s types and the response schemas', () => {
+  it('describe the same objects (checked by tsc: npm run typecheck:tests)', () => {
+    expectTypeOf<z.output<typeof r.SessionState>>().toEqualTypeOf<SessionState>();
+    expectTypeOf<z.output<typeof r.TurnResult>>().toEqualTypeOf<TurnResult>();
+    expectTypeOf<z.output<typeof r.MemoryRecord>>().toEqualTypeOf<MemoryRecord>();
+    expectTypeOf<z.output<typeof r.MemoryOutcome>>().toEqualTypeOf<MemoryOutcome>();
+    expectTypeOf<z.output<typeof r.EventRecord>>().toEqualTypeOf<EventRecord>();
+    expectTypeOf<z.output<typeof r.ApiKeyInfo>>().toEqualTypeOf<ApiKeyInfo>();
   });
 });
