@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import { z } from 'zod';
 import { componentSchemas, inlineSchema, schemaOrRef, type JsonSchema } from './components.js';
 import * as r from './responses.js';
 import * as s from './schemas.js';
