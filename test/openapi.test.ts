@@ -1,5 +1,5 @@
 import { Validator } from '@seriousme/openapi-schema-validator';
-import type { Router } from 'express';
+import express, { type Router } from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../src/log.js';
 import { Metrics } from '../src/metrics.js';
@@ -7,6 +7,7 @@ import { CLIENT_THREAD_ID, MAX_TEXT_LENGTH } from '../src/validate.js';
 import { createApp } from '../server/http/app.js';
 import type { ApiDeps } from '../server/http/deps.js';
 import { openApiPath } from '../server/http/openapi.js';
+import { operationRoutes } from '../server/http/route.js';
 import { startTestService, type TestService } from './support/service.js';
 
 interface Layer {
@@ -91,5 +92,17 @@ describe('GET /openapi.json', () => {
     const untyped = Object.entries(doc.paths).flatMap(([path, ops]) => Object.entries(ops).flatMap(([method, op]) =>
       Object.entries(op.responses).filter(([, r]) => r.content?.['application/json']?.schema?.$ref === undefined && r.content?.['application/json'] !== undefined).map(([status]) => `${method} ${path} ${status}`)));
     expect(untyped).toEqual(['get /openapi.json 200']);
+  });
+});
+
+describe('routes registered from the OPERATIONS table', () => {
+  it('register each row once, at its method and path, and refuse a row left without a handler', () => {
+    const router = express.Router();
+    const routes = operationRoutes(router, 'reference');
+    const handler = async (): Promise<void> => undefined;
+    routes.legacyState(handler);
+    expect(() => routes.legacyState(handler)).toThrow('operation legacyState was given a second handler');
+    expect(() => routes.done()).toThrow('operations without a handler: legacyTurn, legacyNewThread, legacyReset, legacyDropMemory');
+    expect(registeredRoutes(router.stack as unknown as Layer[])).toEqual(['GET /state']);
   });
 });

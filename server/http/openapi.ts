@@ -5,8 +5,14 @@ import * as s from './schemas.js';
 
 type Method = 'get' | 'post' | 'put' | 'delete';
 
-/** One route as the document describes it; the request parts are the schemas the route validates with. */
-interface Operation {
+/**
+ * One route as the document describes it; the request parts are the schemas the route validates
+ * with. The app registers each route from its row (route.ts, registerOperations), with the
+ * handler named by its id.
+ */
+export interface Operation {
+  /** The document's operationId, and the key of the route's handler. */
+  id: string;
   method: Method;
   /** Express syntax (`/v1/threads/:thread_id`). */
   path: string;
@@ -17,7 +23,7 @@ interface Operation {
   params?: z.ZodObject;
   query?: z.ZodObject;
   /** Request headers the route reads; `schema` when it checks one with a request schema. */
-  headers?: { name: string; description: string; schema?: z.ZodType }[];
+  headers?: readonly { name: string; description: string; schema?: z.ZodType }[];
   body?: z.ZodType;
   /** The reference routes take form fields (or JSON); the /v1 API JSON only. */
   form?: boolean;
@@ -29,7 +35,7 @@ interface Operation {
   sse?: boolean;
   text?: boolean;
   /** Which error answers apply, beyond 401/403/5xx that every keyed route may give. */
-  errors?: ('400' | '404' | '429' | '503' | '504')[];
+  errors?: readonly ('400' | '404' | '429' | '503' | '504')[];
 }
 
 interface Answer {
@@ -42,37 +48,44 @@ const lastEventId = {
   name: 'Last-Event-ID', description: 'The last event id seen (EventSource sends it on reconnect); resumes right after it. Wins over ?since.', schema: s.eventsHeaders.shape['Last-Event-ID'],
 };
 
-export const OPERATIONS: readonly Operation[] = [
-  { method: 'get', path: '/healthz', summary: 'Liveness', tag: 'operations', open: true, responses: { 200: { description: 'The process lives', body: r.Health } } },
-  { method: 'get', path: '/readyz', summary: 'Readiness: Redis, modules, index, embedder, workers, durability', tag: 'operations', open: true, responses: { 200: { description: 'Ready or degraded (checks name the stage without a consumer)', body: r.Readiness }, 503: { description: 'Not ready: checks say why', body: r.Readiness } } },
-  { method: 'get', path: '/metrics', summary: 'Prometheus metrics (admin key unless AGENTMEM_METRICS_PUBLIC)', tag: 'operations', text: true, responses: { 200: 'Prometheus text format' } },
-  { method: 'get', path: '/openapi.json', summary: 'This document', tag: 'operations', open: true, responses: { 200: 'The OpenAPI 3.1 document' } },
-  { method: 'get', path: '/v1/whoami', summary: 'The calling key: id, role, users, namespaces, expiry', tag: 'keys', responses: { 200: { description: 'The principal', body: r.WhoAmI } } },
-  { method: 'post', path: '/v1/threads', summary: 'Start a thread', tag: 'v1', body: s.createThreadBody, responses: { 201: { description: 'Started', body: r.CreatedThread } }, errors: ['400'] },
+const TABLE = [
+  { id: 'health', method: 'get', path: '/healthz', summary: 'Liveness', tag: 'operations', open: true, responses: { 200: { description: 'The process lives', body: r.Health } } },
+  { id: 'readiness', method: 'get', path: '/readyz', summary: 'Readiness: Redis, modules, index, embedder, workers, durability', tag: 'operations', open: true, responses: { 200: { description: 'Ready or degraded (checks name the stage without a consumer)', body: r.Readiness }, 503: { description: 'Not ready: checks say why', body: r.Readiness } } },
+  { id: 'metrics', method: 'get', path: '/metrics', summary: 'Prometheus metrics (admin key unless AGENTMEM_METRICS_PUBLIC)', tag: 'operations', text: true, responses: { 200: 'Prometheus text format' } },
+  { id: 'openApi', method: 'get', path: '/openapi.json', summary: 'This document', tag: 'operations', open: true, responses: { 200: 'The OpenAPI 3.1 document' } },
+  { id: 'whoami', method: 'get', path: '/v1/whoami', summary: 'The calling key: id, role, users, namespaces, expiry', tag: 'keys', responses: { 200: { description: 'The principal', body: r.WhoAmI } } },
+  { id: 'createThread', method: 'post', path: '/v1/threads', summary: 'Start a thread', tag: 'v1', body: s.createThreadBody, responses: { 201: { description: 'Started', body: r.CreatedThread } }, errors: ['400'] },
   {
-    method: 'post', path: '/v1/threads/:thread_id/turns', summary: 'Submit a turn (accepted durably, processed by the pipeline)', tag: 'v1',
+    id: 'postTurn', method: 'post', path: '/v1/threads/:thread_id/turns', summary: 'Submit a turn (accepted durably, processed by the pipeline)', tag: 'v1',
     params: s.threadParams, query: s.turnQuery, body: s.turnBody,
     headers: [{ name: 'Idempotency-Key', description: 'A retry with the same key answers the first turn (Idempotent-Replayed: true) instead of adding one.' }],
     responses: { 200: { description: 'Finished within ?wait: the turn result', body: r.TurnResult }, 202: { description: 'Accepted; Location: /v1/turns/{turn_id}', body: r.TurnAccepted } }, errors: ['400', '404', '429', '503'],
   },
-  { method: 'get', path: '/v1/turns/:turn_id', summary: 'A turn: status, recall, memory written, timings', tag: 'v1', params: s.turnParams, responses: { 200: { description: 'The turn', body: r.TurnResult } }, errors: ['400', '404'] },
-  { method: 'get', path: '/v1/threads/:thread_id', summary: 'A thread\'s working memory', tag: 'v1', params: s.threadParams, responses: { 200: { description: 'The thread', body: r.SessionState } }, errors: ['400', '404'] },
-  { method: 'put', path: '/v1/threads/:thread_id', summary: 'Set a thread\'s goal and/or scratchpad', tag: 'v1', params: s.threadParams, body: s.updateThreadBody, responses: { 200: { description: 'The updated thread', body: r.SessionState } }, errors: ['400', '404'] },
-  { method: 'get', path: '/v1/threads/:thread_id/events', summary: 'A thread\'s events as Server-Sent Events, resumable', tag: 'events', params: s.threadParams, query: s.eventsQuery, headers: [lastEventId], sse: true, responses: { 200: 'text/event-stream; each event\'s id is its stream entry id' }, errors: ['400', '404'] },
-  { method: 'get', path: '/v1/memories/events', summary: 'The memory log (written, bumped, deleted) as Server-Sent Events, resumable', tag: 'events', query: s.eventsQuery, headers: [lastEventId], sse: true, responses: { 200: 'text/event-stream' }, errors: ['400'] },
-  { method: 'get', path: '/v1/memories', summary: 'Long-term memories of a scope', tag: 'v1', query: s.memoriesQuery, responses: { 200: { description: 'The scope\'s memories, newest first', body: r.MemoryList } }, errors: ['400', '503'] },
-  { method: 'delete', path: '/v1/memories/:memory_id', summary: 'Delete a memory', tag: 'v1', params: s.memoryParams, responses: { 200: { description: 'Deleted', body: r.DeletedMemory } }, errors: ['400', '404'] },
-  { method: 'post', path: '/v1/recall', summary: 'Recall memories close to a text', tag: 'v1', body: s.recallBody, responses: { 200: { description: 'The memories within the threshold, closest first', body: r.RecallResponse } }, errors: ['400', '503'] },
-  { method: 'get', path: '/v1/deadletter', summary: 'Turns the pipeline gave up on (admin)', tag: 'operations', query: s.deadletterQuery, responses: { 200: { description: 'The entries, newest first', body: r.DeadLetterList } }, errors: ['400'] },
-  { method: 'post', path: '/v1/keys', summary: 'Create an API key (admin); the token is shown once', tag: 'keys', body: s.newKeyBody, responses: { 201: { description: 'The key and its token', body: r.CreatedKey } }, errors: ['400'] },
-  { method: 'get', path: '/v1/keys', summary: 'List API keys (admin)', tag: 'keys', responses: { 200: { description: 'Every key, newest first', body: r.KeyList } } },
-  { method: 'delete', path: '/v1/keys/:key_id', summary: 'Revoke an API key (admin)', tag: 'keys', params: s.keyParams, responses: { 200: { description: 'Revoked', body: r.RevokedKey } }, errors: ['404'] },
-  { method: 'get', path: '/state', summary: 'Reference demos: index info, session, memories and recent events of the current thread', tag: 'reference', query: s.legacyStateForm, responses: { 200: { description: 'The demos\' state shape', body: r.LegacyState } }, errors: ['400'] },
-  { method: 'post', path: '/turn', summary: 'Reference demos: a turn, answered once processed (or action=goal)', tag: 'reference', body: s.legacyTurnForm, form: true, responses: { 200: { description: 'The turn result in the demos\' shape', body: r.LegacyTurn }, 202: { description: 'Accepted while shutting down', body: r.LegacyTurnQueued } }, errors: ['400', '429', '503', '504'] },
-  { method: 'post', path: '/new_thread', summary: 'Reference demos: start a new current thread', tag: 'reference', body: s.legacyScopeForm, form: true, responses: { 200: { description: 'The new current thread', body: r.CreatedThread } }, errors: ['400'] },
-  { method: 'post', path: '/reset', summary: 'Reference demos: clear a scope\'s memories and seed it again', tag: 'reference', body: s.legacyScopeForm, form: true, responses: { 200: { description: 'How many seed memories were written', body: r.LegacyReset } }, errors: ['400'] },
-  { method: 'post', path: '/drop_memory', summary: 'Reference demos: delete a memory', tag: 'reference', body: s.legacyDropForm, form: true, responses: { 200: { description: 'Whether it was deleted', body: r.LegacyDropped } }, errors: ['400'] },
-];
+  { id: 'getTurn', method: 'get', path: '/v1/turns/:turn_id', summary: 'A turn: status, recall, memory written, timings', tag: 'v1', params: s.turnParams, responses: { 200: { description: 'The turn', body: r.TurnResult } }, errors: ['400', '404'] },
+  { id: 'getThread', method: 'get', path: '/v1/threads/:thread_id', summary: 'A thread\'s working memory', tag: 'v1', params: s.threadParams, responses: { 200: { description: 'The thread', body: r.SessionState } }, errors: ['400', '404'] },
+  { id: 'updateThread', method: 'put', path: '/v1/threads/:thread_id', summary: 'Set a thread\'s goal and/or scratchpad', tag: 'v1', params: s.threadParams, body: s.updateThreadBody, responses: { 200: { description: 'The updated thread', body: r.SessionState } }, errors: ['400', '404'] },
+  { id: 'threadEvents', method: 'get', path: '/v1/threads/:thread_id/events', summary: 'A thread\'s events as Server-Sent Events, resumable', tag: 'events', params: s.threadParams, query: s.eventsQuery, headers: [lastEventId], sse: true, responses: { 200: 'text/event-stream; each event\'s id is its stream entry id' }, errors: ['400', '404'] },
+  { id: 'memoryEvents', method: 'get', path: '/v1/memories/events', summary: 'The memory log (written, bumped, deleted) as Server-Sent Events, resumable', tag: 'events', query: s.eventsQuery, headers: [lastEventId], sse: true, responses: { 200: 'text/event-stream' }, errors: ['400'] },
+  { id: 'listMemories', method: 'get', path: '/v1/memories', summary: 'Long-term memories of a scope', tag: 'v1', query: s.memoriesQuery, responses: { 200: { description: 'The scope\'s memories, newest first', body: r.MemoryList } }, errors: ['400', '503'] },
+  { id: 'deleteMemory', method: 'delete', path: '/v1/memories/:memory_id', summary: 'Delete a memory', tag: 'v1', params: s.memoryParams, responses: { 200: { description: 'Deleted', body: r.DeletedMemory } }, errors: ['400', '404'] },
+  { id: 'recall', method: 'post', path: '/v1/recall', summary: 'Recall memories close to a text', tag: 'v1', body: s.recallBody, responses: { 200: { description: 'The memories within the threshold, closest first', body: r.RecallResponse } }, errors: ['400', '503'] },
+  { id: 'deadLetter', method: 'get', path: '/v1/deadletter', summary: 'Turns the pipeline gave up on (admin)', tag: 'operations', query: s.deadletterQuery, responses: { 200: { description: 'The entries, newest first', body: r.DeadLetterList } }, errors: ['400'] },
+  { id: 'createKey', method: 'post', path: '/v1/keys', summary: 'Create an API key (admin); the token is shown once', tag: 'keys', body: s.newKeyBody, responses: { 201: { description: 'The key and its token', body: r.CreatedKey } }, errors: ['400'] },
+  { id: 'listKeys', method: 'get', path: '/v1/keys', summary: 'List API keys (admin)', tag: 'keys', responses: { 200: { description: 'Every key, newest first', body: r.KeyList } } },
+  { id: 'revokeKey', method: 'delete', path: '/v1/keys/:key_id', summary: 'Revoke an API key (admin)', tag: 'keys', params: s.keyParams, responses: { 200: { description: 'Revoked', body: r.RevokedKey } }, errors: ['404'] },
+  { id: 'legacyState', method: 'get', path: '/state', summary: 'Reference demos: index info, session, memories and recent events of the current thread', tag: 'reference', query: s.legacyStateForm, responses: { 200: { description: 'The demos\' state shape', body: r.LegacyState } }, errors: ['400'] },
+  { id: 'legacyTurn', method: 'post', path: '/turn', summary: 'Reference demos: a turn, answered once processed (or action=goal)', tag: 'reference', body: s.legacyTurnForm, form: true, responses: { 200: { description: 'The turn result in the demos\' shape', body: r.LegacyTurn }, 202: { description: 'Accepted while shutting down', body: r.LegacyTurnQueued } }, errors: ['400', '429', '503', '504'] },
+  { id: 'legacyNewThread', method: 'post', path: '/new_thread', summary: 'Reference demos: start a new current thread', tag: 'reference', body: s.legacyScopeForm, form: true, responses: { 200: { description: 'The new current thread', body: r.CreatedThread } }, errors: ['400'] },
+  { id: 'legacyReset', method: 'post', path: '/reset', summary: 'Reference demos: clear a scope\'s memories and seed it again', tag: 'reference', body: s.legacyScopeForm, form: true, responses: { 200: { description: 'How many seed memories were written', body: r.LegacyReset } }, errors: ['400'] },
+  { id: 'legacyDropMemory', method: 'post', path: '/drop_memory', summary: 'Reference demos: delete a memory', tag: 'reference', body: s.legacyDropForm, form: true, responses: { 200: { description: 'Whether it was deleted', body: r.LegacyDropped } }, errors: ['400'] },
+] as const satisfies readonly Operation[];
+
+export const OPERATIONS: readonly Operation[] = TABLE;
+type Row = (typeof TABLE)[number];
+/** The reference demos' routes (legacy.ts registers them on its router). */
+export type ReferenceOperationId = Extract<Row, { tag: 'reference' }>['id'];
+/** Every other route (app.ts registers them). */
+export type ApiOperationId = Exclude<Row['id'], ReferenceOperationId>;
 
 const ERRORS: Record<string, string> = {
   400: 'A refused field: error.field names it',
@@ -115,7 +128,7 @@ function operation(op: Operation): JsonSchema {
   return {
     summary: op.summary,
     tags: [op.tag],
-    operationId: `${op.method}${openApiPath(op.path).replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) => (c ?? '').toUpperCase())}`,
+    operationId: op.id,
     ...(op.open ? { security: [] } : {}),
     parameters: [
       ...parameters('path', op.params),
