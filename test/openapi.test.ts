@@ -1,5 +1,5 @@
 import { Validator } from '@seriousme/openapi-schema-validator';
-import type { Router } from 'express';
+import express, { type Router } from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../src/log.js';
 import { Metrics } from '../src/metrics.js';
@@ -7,6 +7,7 @@ import { CLIENT_THREAD_ID, MAX_TEXT_LENGTH } from '../src/validate.js';
 import { createApp } from '../server/http/app.js';
 import type { ApiDeps } from '../server/http/deps.js';
 import { openApiPath } from '../server/http/openapi.js';
+import { operationRoutes } from '../server/http/route.js';
 import { startTestService, type TestService } from './support/service.js';
 
 interface Layer {
@@ -25,7 +26,18 @@ function registeredRoutes(stack: Layer[]): string[] {
   });
 }
 
-type Doc = { openapi: string; paths: Record<string, Record<string, { parameters: { name: string; in: string; schema: Record<string, unknown> }[]; requestBody?: { content: Record<string, { schema: { properties: Record<string, Record<string, unknown>>; required?: string[] } }> }; responses: Record<string, { content?: Record<string, unknown> }> }>> };
+type ObjectSchema = { $ref?: string; properties: Record<string, Record<string, unknown>>; required?: string[] };
+type Doc = {
+  openapi: string;
+  paths: Record<string, Record<string, { parameters: { name: string; in: string; schema: Record<string, unknown> }[]; requestBody?: { content: Record<string, { schema: ObjectSchema }> }; responses: Record<string, { content?: Record<string, { schema?: ObjectSchema }> }> }>>;
+  components: { schemas: Record<string, ObjectSchema> };
+};
+
+/** A schema, or the component its `$ref` names. */
+function resolve(schema: ObjectSchema | undefined): ObjectSchema | undefined {
+  const name = schema?.$ref?.replace('#/components/schemas/', '');
+  return name === undefined ? schema : doc.components.schemas[name];
+}
 
 let s: TestService;
 let doc: Doc;
@@ -61,11 +73,36 @@ describe('GET /openapi.json', () => {
   it('describes the requests from the schemas the routes validate with, the event streams as text/event-stream', () => {
     const turns = doc.paths['/v1/threads/{thread_id}/turns']?.post;
     expect(turns?.parameters.find((p) => p.name === 'thread_id')).toMatchObject({ in: 'path', schema: { type: 'string', pattern: CLIENT_THREAD_ID.source } });
-    const body = turns?.requestBody?.content['application/json']?.schema;
+    const body = resolve(turns?.requestBody?.content['application/json']?.schema);
     expect(body?.required).toEqual(['content']);
     expect(body?.properties.content).toMatchObject({ type: 'string', maxLength: MAX_TEXT_LENGTH });
     expect(Object.keys(turns?.responses ?? {})).toEqual(expect.arrayContaining(['200', '202', '400', '401', '429', '503']));
     expect(doc.paths['/v1/threads/{thread_id}/events']?.get?.responses['200']?.content).toHaveProperty('text/event-stream');
     expect(doc.paths['/v1/memories/events']?.get?.responses['200']?.content).toHaveProperty('text/event-stream');
+  });
+
+  it('names the answers\' schemas under components, with the fields the server sends', () => {
+    const answer = (path: string, method: string, status: string) => doc.paths[path]?.[method]?.responses[status]?.content?.['application/json']?.schema;
+    expect(answer('/v1/threads/{thread_id}/turns', 'post', '202')).toEqual({ $ref: '#/components/schemas/TurnAccepted' });
+    expect(answer('/v1/turns/{turn_id}', 'get', '200')).toEqual({ $ref: '#/components/schemas/TurnResult' });
+    expect(answer('/v1/turns/{turn_id}', 'get', '404')).toEqual({ $ref: '#/components/schemas/ErrorBody' });
+    expect(resolve(answer('/v1/turns/{turn_id}', 'get', '200'))?.required).toEqual(['turn_id', 'thread_id', 'status', 'turn_count', 'recall', 'memory', 'timings']);
+    expect(doc.components.schemas.TurnResult?.properties.recall).toEqual({ anyOf: [{ type: 'array', items: { $ref: '#/components/schemas/MemoryRecord' } }, { type: 'null' }], description: 'Null until recall is ready.' });
+    // Every JSON success answer but the document itself has a schema.
+    const untyped = Object.entries(doc.paths).flatMap(([path, ops]) => Object.entries(ops).flatMap(([method, op]) =>
+      Object.entries(op.responses).filter(([, r]) => r.content?.['application/json']?.schema?.$ref === undefined && r.content?.['application/json'] !== undefined).map(([status]) => `${method} ${path} ${status}`)));
+    expect(untyped).toEqual(['get /openapi.json 200', 'post /mcp 200', 'post /mcp 202']);
+  });
+});
+
+describe('routes registered from the OPERATIONS table', () => {
+  it('register each row once, at its method and path, and refuse a row left without a handler', () => {
+    const router = express.Router();
+    const routes = operationRoutes(router, 'reference');
+    const handler = async (): Promise<void> => undefined;
+    routes.legacyState(handler);
+    expect(() => routes.legacyState(handler)).toThrow('operation legacyState was given a second handler');
+    expect(() => routes.done()).toThrow('operations without a handler: legacyTurn, legacyNewThread, legacyReset, legacyDropMemory');
+    expect(registeredRoutes(router.stack as unknown as Layer[])).toEqual(['GET /state']);
   });
 });

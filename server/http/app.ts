@@ -23,18 +23,21 @@ import { asRedisUnavailable, REDIS_RETRY_AFTER_SECONDS, withinMs } from '../../s
 import type { Durability } from '../../src/redis/durability.js';
 import { PACKAGE_ROOT, WEB_DIR } from '../../src/paths.js';
 import * as v from '../../src/validate.js';
-import { openApiDocument } from './openapi.js';
+import { OPERATIONS, openApiDocument } from './openapi.js';
 import * as s from './schemas.js';
 import { clientError, requestGuards, verifyJsonBody } from './guards.js';
 import { legacyRoutes } from './legacy.js';
 import { mcpOtherMethods, mcpRoute } from '../mcp/http.js';
 import { NotFound } from './not-found.js';
-import { route, type Handler } from './route.js';
+import { operationRoutes, route, type Handler } from './route.js';
 import type { ApiDeps } from './deps.js';
 import { streamEvents } from './sse.js';
 
 /** Built once: the document only depends on the schemas and the package version. */
 const OPENAPI = openApiDocument((JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version);
+
+/** Served without a key: the rows of OPERATIONS marked open. */
+const OPEN_PATHS = new Set(OPERATIONS.filter((op) => op.open).map((op) => op.path));
 
 const queryNumber = (raw: string | undefined, fallback: number): number => (raw === undefined ? fallback : Number(raw));
 
@@ -48,33 +51,34 @@ export function createApp(deps: ApiDeps): Express {
   const staticFiles = webFiles();
   // Open without a key: liveness, readiness, the page (it asks for a key), /metrics if so configured.
   const open = (req: Request): boolean =>
-    req.path === '/healthz' || req.path === '/readyz' || req.path === '/openapi.json' || (metricsOpen && req.path === '/metrics') ||
+    OPEN_PATHS.has(req.path) || (metricsOpen && req.path === '/metrics') ||
     ((req.method === 'GET' || req.method === 'HEAD') && staticFiles.has(req.path));
   app.use(requestGuards);
   app.use(authenticate({ config, store: apiKeys, limiter: new RateLimiter(redis, keys), log }, open));
   app.use(express.json({ limit: config.maxBodyBytes, inflate: false, verify: verifyJsonBody }));
 
-  app.get('/healthz', (_req, res) => {
+  const routes = operationRoutes(app, 'api');
+  routes.health(async (_req, res) => {
     res.json({ status: 'ok' });
   });
-  app.get('/openapi.json', (_req, res) => {
+  routes.openApi(async (_req, res) => {
     res.json(OPENAPI);
   });
 
   // The app is built only after the model has loaded; it can still lose it (an embedder thread dies).
-  app.get('/readyz', route(readiness({ redis, keys, longTerm, embedder, workers: deps.workers, durability })));
+  routes.readiness(readiness({ redis, keys, longTerm, embedder, workers: deps.workers, durability }));
   const serveMetrics = metricsHandler(metrics);
-  app.get('/metrics', route(async (req, res) => {
+  routes.metrics(async (req, res) => {
     if (!metricsOpen) requireRole(principalOf(res), 'admin');
     await serveMetrics(req, res);
-  }));
+  });
 
-  app.get('/v1/whoami', (_req, res) => {
+  routes.whoami(async (_req, res) => {
     const p = principalOf(res);
     res.json({ auth: p.auth, key_id: p.keyId, name: p.name, role: p.role, users: p.users, namespaces: p.namespaces, expires_ts: p.expiresTs });
   });
 
-  app.post('/v1/threads', route(async (req, res) => {
+  routes.createThread(async (req, res) => {
     const p = principalOf(res);
     requireRole(p, 'write');
     const b = s.parse(s.createThreadBody, req.body ?? {});
@@ -83,9 +87,9 @@ export function createApp(deps: ApiDeps): Express {
     const threadId = v.newId();
     await working.start(threadId, { user, agent, namespace, keyId: p.keyId });
     res.status(201).json({ thread_id: threadId });
-  }));
+  });
 
-  app.post('/v1/threads/:thread_id/turns', route(async (req, res) => {
+  routes.postTurn(async (req, res) => {
     const p = principalOf(res);
     requireRole(p, 'write');
     const { thread_id: threadId } = s.parse(s.threadParams, req.params);
@@ -111,14 +115,14 @@ export function createApp(deps: ApiDeps): Express {
       }
     }
     res.status(202).location(`/v1/turns/${accepted.turnId}`).json({ turn_id: accepted.turnId, thread_id: accepted.threadId });
-  }));
+  });
 
-  app.get('/v1/turns/:turn_id', route(async (req, res) => {
+  routes.getTurn(async (req, res) => {
     const { turn_id: turnId } = s.parse(s.turnParams, req.params);
     const turn = (await turnVisible(redis, keys, principalOf(res), turnId)) ? await readTurn(redis, keys, longTerm, turnId) : null;
     if (!turn) throw new NotFound('turn', turnId);
     res.json(turn);
-  }));
+  });
 
   /** A thread's state if the principal may see it (its owner is one of the key's users); else, as for a missing thread, 404. */
   const visibleThread = async (req: Request, p: Principal) => {
@@ -128,11 +132,11 @@ export function createApp(deps: ApiDeps): Express {
     return state;
   };
 
-  app.get('/v1/threads/:thread_id', route(async (req, res) => {
+  routes.getThread(async (req, res) => {
     res.json(await visibleThread(req, principalOf(res)));
-  }));
+  });
 
-  app.put('/v1/threads/:thread_id', route(async (req, res) => {
+  routes.updateThread(async (req, res) => {
     const p = principalOf(res);
     requireRole(p, 'write');
     const { thread_id: threadId } = s.parse(s.threadParams, req.params);
@@ -141,29 +145,29 @@ export function createApp(deps: ApiDeps): Express {
     const owner = allUsers(p) ? { keyId: p.keyId } : { user: (await visibleThread(req, p)).user, exclusive: true, keyId: p.keyId };
     await working.update(threadId, { goal, scratchpad }, owner);
     res.json(await working.load(threadId));
-  }));
+  });
 
-  app.get('/v1/threads/:thread_id/events', route(async (req, res) => {
+  routes.threadEvents(async (req, res) => {
     const p = principalOf(res);
     const { thread_id: threadId } = s.parse(s.threadParams, req.params);
     // With a key, a thread that does not exist (yet) is a 404 as another user's is: following an
     // id before it exists would show whoever creates it.
     if (!allUsers(p)) await visibleThread(req, p);
     await streamEvents(redis, fanout, keys.events(threadId), threadId, req, res, threadEventFilter(p));
-  }));
+  });
 
-  app.get('/v1/memories/events', route(async (req, res) => {
+  routes.memoryEvents(async (req, res) => {
     await streamEvents(redis, fanout, keys.memoryLog, 'memories', req, res, memoryEventFilter(principalOf(res)));
-  }));
+  });
 
-  app.get('/v1/memories', route(async (req, res) => {
+  routes.listMemories(async (req, res) => {
     const q = s.parse(s.memoriesQuery, req.query);
     const scope = resolveScope(principalOf(res), q);
     const limit = queryNumber(q.limit, 200);
     res.json({ memories: await longTerm.list(scope, Math.max(limit, 1)) });
-  }));
+  });
 
-  app.delete('/v1/memories/:memory_id', route(async (req, res) => {
+  routes.deleteMemory(async (req, res) => {
     const p = principalOf(res);
     requireRole(p, 'write');
     const { memory_id: memoryId } = s.parse(s.memoryParams, req.params);
@@ -172,9 +176,9 @@ export function createApp(deps: ApiDeps): Express {
     if (!memory || !inScope(p, memory)) throw new NotFound('memory', memoryId);
     if (!(await longTerm.delete(memoryId, { user: memory.user, namespace: memory.namespace, ...keyField(p) }))) throw new NotFound('memory', memoryId);
     res.json({ deleted: true, memory_id: memoryId });
-  }));
+  });
 
-  app.post('/v1/recall', route(async (req, res) => {
+  routes.recall(async (req, res) => {
     const { text, k = config.recallK, threshold = config.recallThreshold, ...requested } = s.parse(s.recallBody, req.body);
     const scope = resolveScope(principalOf(res), requested);
     const t0 = performance.now();
@@ -182,31 +186,31 @@ export function createApp(deps: ApiDeps): Express {
     const t1 = performance.now();
     const recall = await longTerm.recall({ ...scope, embedding, k, threshold });
     res.json({ recall, embed_ms: t1 - t0, recall_ms: performance.now() - t1 });
-  }));
+  });
 
-  app.get('/v1/deadletter', route(async (req, res) => {
+  routes.deadLetter(async (req, res) => {
     requireRole(principalOf(res), 'admin');
     const count = queryNumber(s.parse(s.deadletterQuery, req.query).count, 100);
     const entries = await redis.xrevrange(keys.deadLetterStream, '+', '-', 'COUNT', Math.max(count, 1));
     res.json({
       entries: entries.map(([id, flat]) => ({ id, ...Object.fromEntries(pairs(flat)) })),
     });
-  }));
+  });
 
-  app.post('/v1/keys', route(async (req, res) => {
+  routes.createKey(async (req, res) => {
     const p = principalOf(res);
     requireRole(p, 'admin');
     const { token, key } = await apiKeys.create(parseNewKey(s.parse(s.newKeyBody, req.body)));
     log.info('keys.created', { ...key, by_key_id: p.keyId });
     res.status(201).json({ key: token, ...key });
-  }));
+  });
 
-  app.get('/v1/keys', route(async (_req, res) => {
+  routes.listKeys(async (_req, res) => {
     requireRole(principalOf(res), 'admin');
     res.json({ keys: await apiKeys.list() });
-  }));
+  });
 
-  app.delete('/v1/keys/:key_id', route(async (req, res) => {
+  routes.revokeKey(async (req, res) => {
     const p = principalOf(res);
     requireRole(p, 'admin');
     const { key_id: keyId } = s.parse(s.keyParams, req.params);
@@ -214,9 +218,10 @@ export function createApp(deps: ApiDeps): Express {
     if (outcome === 'not found') throw new NotFound('key', keyId);
     log.info('keys.revoked', { key_id: keyId, by_key_id: p.keyId, outcome });
     res.json({ key_id: keyId, revoked: true });
-  }));
+  });
 
-  app.post('/mcp', route(mcpRoute(deps)));
+  routes.mcp(mcpRoute(deps));
+  routes.done();
   app.use('/mcp', mcpOtherMethods);
   app.use(legacyRoutes(deps));
   // After the API: an API request never waits on a file lookup.

@@ -9,7 +9,7 @@ import { parseTurnInput } from '../../src/pipeline/ingest.js';
 import * as v from '../../src/validate.js';
 import type { ApiDeps } from './deps.js';
 import { verifyFormBody } from './guards.js';
-import { route } from './route.js';
+import { operationRoutes } from './route.js';
 import * as s from './schemas.js';
 
 const STACK_LABEL = 'agentmem (TypeScript, Redis Streams pipeline)';
@@ -84,7 +84,8 @@ export function legacyRoutes(deps: ApiDeps): Router {
   const router = express.Router();
   router.use(express.urlencoded({ extended: false, limit: config.maxBodyBytes, inflate: false, verify: verifyFormBody }));
 
-  router.get('/state', route(async (req, res) => {
+  const routes = operationRoutes(router, 'reference');
+  routes.legacyState(async (req, res) => {
     const p = principalOf(res);
     const f = formOf(req, s.legacyStateForm);
     const scope = scopeOf(f, p);
@@ -105,9 +106,9 @@ export function legacyRoutes(deps: ApiDeps): Router {
       },
       thread_id: threadId, session, memories, events: visible || allUsers(p) ? recent : [], recalled: [],
     });
-  }));
+  });
 
-  router.post('/turn', route(async (req, res) => {
+  routes.legacyTurn(async (req, res) => {
     const p = writer(res);
     const f = formOf(req, s.legacyTurnForm);
     const threadId = threadOf(f, p);
@@ -147,33 +148,34 @@ export function legacyRoutes(deps: ApiDeps): Router {
       write_ms: result.timings.remember_ms ?? null,
       turn_id: result.turn_id,
     });
-  }));
+  });
 
-  router.post('/new_thread', route(async (req, res) => {
+  routes.legacyNewThread(async (req, res) => {
     const p = writer(res);
     const scope = scopeOf(formOf(req, s.legacyScopeForm), p);
     const threadId = v.newId();
     defaultThreads.set(principalKey(p), threadId);
     await startThread(threadId, p, scope);
     res.json({ thread_id: threadId });
-  }));
+  });
 
-  router.post('/reset', route(async (req, res) => {
+  routes.legacyReset(async (req, res) => {
     const p = writer(res);
     const scope = scopeOf(formOf(req, s.legacyScopeForm), p);
     await longTerm.clearScope(scope, keyField(p));
     const seeded = await seedMemories(longTerm, embedder, scope);
     res.json({ seeded: seeded.filter((r) => r.written).length });
-  }));
+  });
 
-  router.post('/drop_memory', route(async (req, res) => {
+  routes.legacyDropMemory(async (req, res) => {
     const p = writer(res);
     const { memory_id: memoryId } = formOf(req, s.legacyDropForm);
     // Another tenant's memory is answered as a missing one.
     const memory = await longTerm.get(memoryId);
     const deleted = memory !== null && inScope(p, memory) && (await longTerm.delete(memoryId, { user: memory.user, namespace: memory.namespace, ...keyField(p) }));
     res.json({ deleted, memory_id: memoryId });
-  }));
+  });
 
+  routes.done();
   return router;
 }

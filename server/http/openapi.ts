@@ -1,11 +1,18 @@
 import { z } from 'zod';
+import { componentSchemas, inlineSchema, schemaOrRef, type JsonSchema } from './components.js';
+import * as r from './responses.js';
 import * as s from './schemas.js';
 
 type Method = 'get' | 'post' | 'put' | 'delete';
-type JsonSchema = Record<string, unknown>;
 
-/** One route as the document describes it; the request parts are the schemas the route validates with. */
-interface Operation {
+/**
+ * One route as the document describes it; the request parts are the schemas the route validates
+ * with. The app registers each route from its row (route.ts, registerOperations), with the
+ * handler named by its id.
+ */
+export interface Operation {
+  /** The document's operationId, and the key of the route's handler. */
+  id: string;
   method: Method;
   /** Express syntax (`/v1/threads/:thread_id`). */
   path: string;
@@ -15,53 +22,71 @@ interface Operation {
   open?: boolean;
   params?: z.ZodObject;
   query?: z.ZodObject;
-  headers?: { name: string; description: string }[];
+  /** Request headers the route reads; `schema` when it checks one with a request schema. */
+  headers?: readonly { name: string; description: string; schema?: z.ZodType }[];
   body?: z.ZodType;
   /** The reference routes take form fields (or JSON); the /v1 API JSON only. */
   form?: boolean;
-  /** Success answers: status → description; `sse` marks an event stream, `text` a text body. */
-  responses: Record<string, string>;
+  /**
+   * Success answers: status → description, or description and the schema of the JSON body; `sse`
+   * marks an event stream (each event's data an EventRecord), `text` a text body.
+   */
+  responses: Record<string, string | Answer>;
   sse?: boolean;
   text?: boolean;
   /** Which error answers apply, beyond 401/403/5xx that every keyed route may give. */
-  errors?: ('400' | '404' | '429' | '503' | '504')[];
+  errors?: readonly ('400' | '404' | '429' | '503' | '504')[];
+}
+
+interface Answer {
+  description: string;
+  body: z.ZodType;
 }
 
 const anyObject: JsonSchema = { type: 'object' };
-const lastEventId = { name: 'Last-Event-ID', description: 'The last event id seen (EventSource sends it on reconnect); resumes right after it. Wins over ?since.' };
+const lastEventId = {
+  name: 'Last-Event-ID', description: 'The last event id seen (EventSource sends it on reconnect); resumes right after it. Wins over ?since.', schema: s.eventsHeaders.shape['Last-Event-ID'],
+};
 
-export const OPERATIONS: readonly Operation[] = [
-  { method: 'get', path: '/healthz', summary: 'Liveness', tag: 'operations', open: true, responses: { 200: 'The process lives' } },
-  { method: 'get', path: '/readyz', summary: 'Readiness: Redis, modules, index, embedder, workers, durability', tag: 'operations', open: true, responses: { 200: 'Ready or degraded (checks name the stage without a consumer)' }, errors: ['503'] },
-  { method: 'get', path: '/metrics', summary: 'Prometheus metrics (admin key unless AGENTMEM_METRICS_PUBLIC)', tag: 'operations', text: true, responses: { 200: 'Prometheus text format' } },
-  { method: 'get', path: '/openapi.json', summary: 'This document', tag: 'operations', open: true, responses: { 200: 'The OpenAPI 3.1 document' } },
-  { method: 'get', path: '/v1/whoami', summary: 'The calling key: id, role, users, namespaces, expiry', tag: 'keys', responses: { 200: 'The principal' } },
-  { method: 'post', path: '/v1/threads', summary: 'Start a thread', tag: 'v1', body: s.createThreadBody, responses: { 201: 'Started: { thread_id }' }, errors: ['400'] },
+const TABLE = [
+  { id: 'health', method: 'get', path: '/healthz', summary: 'Liveness', tag: 'operations', open: true, responses: { 200: { description: 'The process lives', body: r.Health } } },
+  { id: 'readiness', method: 'get', path: '/readyz', summary: 'Readiness: Redis, modules, index, embedder, workers, durability', tag: 'operations', open: true, responses: { 200: { description: 'Ready or degraded (checks name the stage without a consumer)', body: r.Readiness }, 503: { description: 'Not ready: checks say why', body: r.Readiness } } },
+  { id: 'metrics', method: 'get', path: '/metrics', summary: 'Prometheus metrics (admin key unless AGENTMEM_METRICS_PUBLIC)', tag: 'operations', text: true, responses: { 200: 'Prometheus text format' } },
+  { id: 'openApi', method: 'get', path: '/openapi.json', summary: 'This document', tag: 'operations', open: true, responses: { 200: 'The OpenAPI 3.1 document' } },
+  { id: 'whoami', method: 'get', path: '/v1/whoami', summary: 'The calling key: id, role, users, namespaces, expiry', tag: 'keys', responses: { 200: { description: 'The principal', body: r.WhoAmI } } },
+  { id: 'createThread', method: 'post', path: '/v1/threads', summary: 'Start a thread', tag: 'v1', body: s.createThreadBody, responses: { 201: { description: 'Started', body: r.CreatedThread } }, errors: ['400'] },
   {
-    method: 'post', path: '/v1/threads/:thread_id/turns', summary: 'Submit a turn (accepted durably, processed by the pipeline)', tag: 'v1',
+    id: 'postTurn', method: 'post', path: '/v1/threads/:thread_id/turns', summary: 'Submit a turn (accepted durably, processed by the pipeline)', tag: 'v1',
     params: s.threadParams, query: s.turnQuery, body: s.turnBody,
     headers: [{ name: 'Idempotency-Key', description: 'A retry with the same key answers the first turn (Idempotent-Replayed: true) instead of adding one.' }],
-    responses: { 200: 'Finished within ?wait: the turn result', 202: 'Accepted: { turn_id, thread_id }; Location: /v1/turns/{turn_id}' }, errors: ['400', '404', '429', '503'],
+    responses: { 200: { description: 'Finished within ?wait: the turn result', body: r.TurnResult }, 202: { description: 'Accepted; Location: /v1/turns/{turn_id}', body: r.TurnAccepted } }, errors: ['400', '404', '429', '503'],
   },
-  { method: 'get', path: '/v1/turns/:turn_id', summary: 'A turn: status, recall, memory written, timings', tag: 'v1', params: s.turnParams, responses: { 200: 'The turn' }, errors: ['400', '404'] },
-  { method: 'get', path: '/v1/threads/:thread_id', summary: 'A thread\'s working memory', tag: 'v1', params: s.threadParams, responses: { 200: 'The thread' }, errors: ['400', '404'] },
-  { method: 'put', path: '/v1/threads/:thread_id', summary: 'Set a thread\'s goal and/or scratchpad', tag: 'v1', params: s.threadParams, body: s.updateThreadBody, responses: { 200: 'The updated thread' }, errors: ['400', '404'] },
-  { method: 'get', path: '/v1/threads/:thread_id/events', summary: 'A thread\'s events as Server-Sent Events, resumable', tag: 'events', params: s.threadParams, query: s.eventsQuery, headers: [lastEventId], sse: true, responses: { 200: 'text/event-stream; each event\'s id is its stream entry id' }, errors: ['400', '404'] },
-  { method: 'get', path: '/v1/memories/events', summary: 'The memory log (written, bumped, deleted) as Server-Sent Events, resumable', tag: 'events', query: s.eventsQuery, headers: [lastEventId], sse: true, responses: { 200: 'text/event-stream' }, errors: ['400'] },
-  { method: 'get', path: '/v1/memories', summary: 'Long-term memories of a scope', tag: 'v1', query: s.memoriesQuery, responses: { 200: '{ memories }' }, errors: ['400', '503'] },
-  { method: 'delete', path: '/v1/memories/:memory_id', summary: 'Delete a memory', tag: 'v1', params: s.memoryParams, responses: { 200: '{ deleted: true, memory_id }' }, errors: ['400', '404'] },
-  { method: 'post', path: '/v1/recall', summary: 'Recall memories close to a text', tag: 'v1', body: s.recallBody, responses: { 200: '{ recall, embed_ms, recall_ms }' }, errors: ['400', '503'] },
-  { method: 'get', path: '/v1/deadletter', summary: 'Turns the pipeline gave up on (admin)', tag: 'operations', query: s.deadletterQuery, responses: { 200: '{ entries }' }, errors: ['400'] },
-  { method: 'post', path: '/v1/keys', summary: 'Create an API key (admin); the token is shown once', tag: 'keys', body: s.newKeyBody, responses: { 201: 'The key and its token' }, errors: ['400'] },
-  { method: 'get', path: '/v1/keys', summary: 'List API keys (admin)', tag: 'keys', responses: { 200: '{ keys }' } },
-  { method: 'delete', path: '/v1/keys/:key_id', summary: 'Revoke an API key (admin)', tag: 'keys', params: s.keyParams, responses: { 200: '{ key_id, revoked: true }' }, errors: ['404'] },
-  { method: 'post', path: '/mcp', summary: 'Model Context Protocol (Streamable HTTP, stateless, JSON answers): memory tools and resources for MCP clients; ?user= and ?namespace= as on the other routes', tag: 'v1', query: s.createThreadBody.pick({ user: true, namespace: true }), body: z.object({ jsonrpc: z.literal('2.0'), method: z.string() }).loose(), responses: { 200: 'A JSON-RPC answer', 202: 'A notification, accepted' }, errors: ['400'] },
-  { method: 'get', path: '/state', summary: 'Reference demos: index info, session, memories and recent events of the current thread', tag: 'reference', query: s.legacyStateForm, responses: { 200: 'The demos\' state shape' }, errors: ['400'] },
-  { method: 'post', path: '/turn', summary: 'Reference demos: a turn, answered once processed (or action=goal)', tag: 'reference', body: s.legacyTurnForm, form: true, responses: { 200: 'The turn result in the demos\' shape', 202: 'Accepted while shutting down' }, errors: ['400', '429', '503', '504'] },
-  { method: 'post', path: '/new_thread', summary: 'Reference demos: start a new current thread', tag: 'reference', body: s.legacyScopeForm, form: true, responses: { 200: '{ thread_id }' }, errors: ['400'] },
-  { method: 'post', path: '/reset', summary: 'Reference demos: clear a scope\'s memories and seed it again', tag: 'reference', body: s.legacyScopeForm, form: true, responses: { 200: '{ seeded }' }, errors: ['400'] },
-  { method: 'post', path: '/drop_memory', summary: 'Reference demos: delete a memory', tag: 'reference', body: s.legacyDropForm, form: true, responses: { 200: '{ deleted, memory_id }' }, errors: ['400'] },
-];
+  { id: 'getTurn', method: 'get', path: '/v1/turns/:turn_id', summary: 'A turn: status, recall, memory written, timings', tag: 'v1', params: s.turnParams, responses: { 200: { description: 'The turn', body: r.TurnResult } }, errors: ['400', '404'] },
+  { id: 'getThread', method: 'get', path: '/v1/threads/:thread_id', summary: 'A thread\'s working memory', tag: 'v1', params: s.threadParams, responses: { 200: { description: 'The thread', body: r.SessionState } }, errors: ['400', '404'] },
+  { id: 'updateThread', method: 'put', path: '/v1/threads/:thread_id', summary: 'Set a thread\'s goal and/or scratchpad', tag: 'v1', params: s.threadParams, body: s.updateThreadBody, responses: { 200: { description: 'The updated thread', body: r.SessionState } }, errors: ['400', '404'] },
+  { id: 'threadEvents', method: 'get', path: '/v1/threads/:thread_id/events', summary: 'A thread\'s events as Server-Sent Events, resumable', tag: 'events', params: s.threadParams, query: s.eventsQuery, headers: [lastEventId], sse: true, responses: { 200: 'text/event-stream; each event\'s id is its stream entry id' }, errors: ['400', '404'] },
+  { id: 'memoryEvents', method: 'get', path: '/v1/memories/events', summary: 'The memory log (written, bumped, deleted) as Server-Sent Events, resumable', tag: 'events', query: s.eventsQuery, headers: [lastEventId], sse: true, responses: { 200: 'text/event-stream' }, errors: ['400'] },
+  { id: 'listMemories', method: 'get', path: '/v1/memories', summary: 'Long-term memories of a scope', tag: 'v1', query: s.memoriesQuery, responses: { 200: { description: 'The scope\'s memories, newest first', body: r.MemoryList } }, errors: ['400', '503'] },
+  { id: 'deleteMemory', method: 'delete', path: '/v1/memories/:memory_id', summary: 'Delete a memory', tag: 'v1', params: s.memoryParams, responses: { 200: { description: 'Deleted', body: r.DeletedMemory } }, errors: ['400', '404'] },
+  { id: 'recall', method: 'post', path: '/v1/recall', summary: 'Recall memories close to a text', tag: 'v1', body: s.recallBody, responses: { 200: { description: 'The memories within the threshold, closest first', body: r.RecallResponse } }, errors: ['400', '503'] },
+  { id: 'deadLetter', method: 'get', path: '/v1/deadletter', summary: 'Turns the pipeline gave up on (admin)', tag: 'operations', query: s.deadletterQuery, responses: { 200: { description: 'The entries, newest first', body: r.DeadLetterList } }, errors: ['400'] },
+  { id: 'createKey', method: 'post', path: '/v1/keys', summary: 'Create an API key (admin); the token is shown once', tag: 'keys', body: s.newKeyBody, responses: { 201: { description: 'The key and its token', body: r.CreatedKey } }, errors: ['400'] },
+  { id: 'listKeys', method: 'get', path: '/v1/keys', summary: 'List API keys (admin)', tag: 'keys', responses: { 200: { description: 'Every key, newest first', body: r.KeyList } } },
+  { id: 'revokeKey', method: 'delete', path: '/v1/keys/:key_id', summary: 'Revoke an API key (admin)', tag: 'keys', params: s.keyParams, responses: { 200: { description: 'Revoked', body: r.RevokedKey } }, errors: ['404'] },
+  { id: 'mcp', method: 'post', path: '/mcp', summary: 'Model Context Protocol (Streamable HTTP, stateless, JSON answers): memory tools and resources for MCP clients; ?user= and ?namespace= as on the other routes', tag: 'v1', query: s.createThreadBody.pick({ user: true, namespace: true }), body: z.object({ jsonrpc: z.literal('2.0'), method: z.string() }).loose(), responses: { 200: 'A JSON-RPC answer', 202: 'A notification, accepted' }, errors: ['400'] },
+  { id: 'legacyState', method: 'get', path: '/state', summary: 'Reference demos: index info, session, memories and recent events of the current thread', tag: 'reference', query: s.legacyStateForm, responses: { 200: { description: 'The demos\' state shape', body: r.LegacyState } }, errors: ['400'] },
+  { id: 'legacyTurn', method: 'post', path: '/turn', summary: 'Reference demos: a turn, answered once processed (or action=goal)', tag: 'reference', body: s.legacyTurnForm, form: true, responses: { 200: { description: 'The turn result in the demos\' shape', body: r.LegacyTurn }, 202: { description: 'Accepted while shutting down', body: r.LegacyTurnQueued } }, errors: ['400', '429', '503', '504'] },
+  { id: 'legacyNewThread', method: 'post', path: '/new_thread', summary: 'Reference demos: start a new current thread', tag: 'reference', body: s.legacyScopeForm, form: true, responses: { 200: { description: 'The new current thread', body: r.CreatedThread } }, errors: ['400'] },
+  { id: 'legacyReset', method: 'post', path: '/reset', summary: 'Reference demos: clear a scope\'s memories and seed it again', tag: 'reference', body: s.legacyScopeForm, form: true, responses: { 200: { description: 'How many seed memories were written', body: r.LegacyReset } }, errors: ['400'] },
+  { id: 'legacyDropMemory', method: 'post', path: '/drop_memory', summary: 'Reference demos: delete a memory', tag: 'reference', body: s.legacyDropForm, form: true, responses: { 200: { description: 'Whether it was deleted', body: r.LegacyDropped } }, errors: ['400'] },
+] as const satisfies readonly Operation[];
+
+export const OPERATIONS: readonly Operation[] = TABLE;
+type Row = (typeof TABLE)[number];
+/** The reference demos' routes (legacy.ts registers them on its router). */
+export type ReferenceOperationId = Extract<Row, { tag: 'reference' }>['id'];
+/** Every other route (app.ts registers them). */
+export type ApiOperationId = Exclude<Row['id'], ReferenceOperationId>;
 
 const ERRORS: Record<string, string> = {
   400: 'A refused field: error.field names it',
@@ -73,17 +98,12 @@ const ERRORS: Record<string, string> = {
   504: 'Not processed in time',
 };
 
-/** JSON Schema 2020-12 (OpenAPI 3.1's dialect) of a request part, as a client sends it. */
-function jsonSchema(schema: z.ZodType): JsonSchema {
-  const generated = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as JsonSchema;
-  // The document's dialect is 2020-12 already (OpenAPI 3.1's default): no per-schema $schema.
-  delete generated.$schema;
-  return generated;
-}
+const COMPONENTS = '#/components/schemas/';
+const ref = (name: string): JsonSchema => ({ $ref: COMPONENTS + name });
 
 function parameters(where: 'path' | 'query', schema: z.ZodObject | undefined): JsonSchema[] {
   if (!schema) return [];
-  const shape = jsonSchema(schema) as { properties?: Record<string, JsonSchema>; required?: string[] };
+  const shape = inlineSchema(schema, 'input') as { properties?: Record<string, JsonSchema>; required?: string[] };
   return Object.entries(shape.properties ?? {}).map(([name, field]) => ({ name, in: where, required: where === 'path' || (shape.required ?? []).includes(name), schema: field }));
 }
 
@@ -93,22 +113,28 @@ export function openApiPath(expressPath: string): string {
 }
 
 function operation(op: Operation): JsonSchema {
-  const content = op.sse ? { 'text/event-stream': { schema: { type: 'string' } } } : op.text ? { 'text/plain': { schema: { type: 'string' } } } : { 'application/json': { schema: anyObject } };
-  const responses: Record<string, JsonSchema> = Object.fromEntries(Object.entries(op.responses).map(([status, description]) => [status, { description, content }]));
+  const content = (answer: string | Answer): JsonSchema => {
+    if (op.sse) return { 'text/event-stream': { schema: { type: 'string', description: 'Server-Sent Events: each event\'s data is one EventRecord as JSON.' }, 'x-event-data': ref('EventRecord') } };
+    if (op.text) return { 'text/plain': { schema: { type: 'string' } } };
+    return { 'application/json': { schema: typeof answer === 'string' ? anyObject : schemaOrRef(answer.body, 'output', COMPONENTS) } };
+  };
+  const responses: Record<string, JsonSchema> = Object.fromEntries(
+    Object.entries(op.responses).map(([status, answer]) => [status, { description: typeof answer === 'string' ? answer : answer.description, content: content(answer) }]),
+  );
   const errorStatuses = [...(op.errors ?? []), ...(op.open ? [] : ['401', '403', '429', '503'])];
   for (const status of errorStatuses) {
-    responses[status] = { description: ERRORS[status], content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } };
+    responses[status] ??= { description: ERRORS[status], content: { 'application/json': { schema: ref('ErrorBody') } } };
   }
-  const body = op.body ? jsonSchema(op.body) : undefined;
+  const body = op.body ? schemaOrRef(op.body, 'input', COMPONENTS) : undefined;
   return {
     summary: op.summary,
     tags: [op.tag],
-    operationId: `${op.method}${openApiPath(op.path).replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) => (c ?? '').toUpperCase())}`,
+    operationId: op.id,
     ...(op.open ? { security: [] } : {}),
     parameters: [
       ...parameters('path', op.params),
       ...parameters('query', op.query),
-      ...(op.headers ?? []).map((h) => ({ name: h.name, in: 'header', required: false, description: h.description, schema: { type: 'string' } })),
+      ...(op.headers ?? []).map((h) => ({ name: h.name, in: 'header', required: false, description: h.description, schema: h.schema ? inlineSchema(h.schema, 'input') : { type: 'string' } })),
     ],
     ...(body
       ? { requestBody: { required: !op.form, content: op.form ? { 'application/x-www-form-urlencoded': { schema: body }, 'application/json': { schema: body } } : { 'application/json': { schema: body } } } }
@@ -133,7 +159,7 @@ export function openApiDocument(version: string): JsonSchema {
     paths,
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'An API key, agentmem_<id>_<secret>' } },
-      schemas: { Error: jsonSchema(s.errorBody) },
+      schemas: componentSchemas(COMPONENTS),
     },
   };
 }

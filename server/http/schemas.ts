@@ -30,12 +30,12 @@ function ruled<T extends z.ZodType>(shape: T, rule: Rule): T {
 }
 
 const scope = (field: 'user' | 'namespace' | 'agent') =>
-  ruled(z.string().min(1).max(v.MAX_SCOPE_LENGTH).meta({ description: `A ${field}: no comma, no control characters, no surrounding whitespace; matched case-insensitively.` }), (x) => v.scopeValue(x, field));
+  ruled(z.string().min(1).max(v.MAX_SCOPE_LENGTH).meta({ description: `${field === 'agent' ? 'An' : 'A'} ${field}: no comma, no control characters, no surrounding whitespace; matched case-insensitively.` }), (x) => v.scopeValue(x, field));
 const threadId = () => ruled(z.string().regex(v.CLIENT_THREAD_ID), v.threadId);
 const generatedId = () => ruled(z.string().regex(v.GENERATED_ID), v.memoryId);
 const text = () => ruled(z.string().min(1).max(v.MAX_TEXT_LENGTH), v.memoryText);
 const optionalText = () => ruled(z.string().max(v.MAX_TEXT_LENGTH), v.optionalText);
-const k = () => ruled(z.int().min(1).max(100), (x, f) => v.positiveInt(x, f, 100));
+const k = () => ruled(z.int().min(1).max(100).meta({ description: 'How many memories to recall.' }), (x, f) => v.positiveInt(x, f, 100));
 const threshold = () => ruled(z.number().min(0).max(2).meta({ description: 'Cosine distance: smaller is closer.' }), v.distanceThreshold);
 const queryInt = (max: number, description: string) => ruled(z.string().regex(/^\d+$/).meta({ description: `${description} An integer in [0, ${max}].` }), (x, f) => v.queryInt(x, f, max));
 const streamId = () =>
@@ -50,7 +50,8 @@ export const turnParams = z.object({ turn_id: generatedId() });
 export const memoryParams = z.object({ memory_id: generatedId() });
 export const keyParams = z.object({ key_id: z.string() });
 
-export const createThreadBody = z.object({ user: scope('user').optional(), namespace: scope('namespace').optional(), agent: scope('agent').optional() });
+export const createThreadBody = z.object({ user: scope('user').optional(), namespace: scope('namespace').optional(), agent: scope('agent').optional() })
+  .meta({ description: 'user and namespace default to `default` (or to the key\'s only user or namespace).' });
 
 export const turnBody = z.object({
   content: ruled(z.string().min(1).max(v.MAX_TEXT_LENGTH), v.memoryText),
@@ -71,6 +72,8 @@ export const updateThreadBody = z
   });
 
 export const eventsQuery = z.object({ since: streamId().optional() });
+/** The SSE resume header (EventSource sends it on reconnect); the same rule as ?since. */
+export const eventsHeaders = z.object({ 'Last-Event-ID': streamId().optional() });
 
 export const memoriesQuery = z.object({ user: scope('user').optional(), namespace: scope('namespace').optional(), limit: queryInt(10_000, 'At most this many memories (default 200).').optional() });
 
@@ -78,11 +81,11 @@ export const recallBody = z.object({ text: text(), user: scope('user').optional(
 
 export const deadletterQuery = z.object({ count: queryInt(1000, 'At most this many entries, newest first (default 100).').optional() });
 
-const boundListOf = (field: 'users' | 'namespaces') => ruled(z.array(z.string()).min(1).max(100).meta({ description: `Scope values, or ["*"] alone for every one.` }), (x) => boundList(x, field));
+const boundListOf = (field: 'users' | 'namespaces', more = '') => ruled(z.array(z.string()).min(1).max(100).meta({ description: `Scope values, or ["*"] alone for every one.${more}` }), (x) => boundList(x, field));
 export const newKeyBody = z.object({
   users: boundListOf('users'),
-  namespaces: boundListOf('namespaces').optional(),
-  role: ruled(z.enum(ROLES), (x, f) => {
+  namespaces: boundListOf('namespaces', ' Default ["*"].').optional(),
+  role: ruled(z.enum(ROLES).meta({ description: 'Default admin for users ["*"], else write.' }), (x, f) => {
     if (!(ROLES as readonly unknown[]).includes(x)) throw new ValidationError(f, `must be one of ${ROLES.join(', ')}`);
   }).optional(),
   expires: ruled(z.string().meta({ description: 'A duration like 45s, 90m, 12h, 30d or 2w.' }), parseDuration).optional(),
@@ -109,9 +112,6 @@ export const legacyTurnForm = z.object({
 });
 export const legacyScopeForm = z.object({ user: form.user, namespace: form.namespace });
 export const legacyDropForm = z.object({ memory_id: generatedId() });
-
-/** An error answer: `field` names the refused field when there is one. */
-export const errorBody = z.object({ error: z.object({ field: z.string().optional(), message: z.string() }) });
 
 function unwrap(schema: z.ZodType | undefined): z.ZodType | undefined {
   return schema instanceof z.ZodOptional ? unwrap(schema.unwrap() as z.ZodType) : schema;

@@ -2,7 +2,7 @@ import type { Request, Response } from 'express';
 import type { Redis } from 'ioredis';
 import { toEventRecord, type EventRecord } from '../../src/memory/events.js';
 import { compareStreamIds, type StreamFanout } from '../../src/redis/stream-fanout.js';
-import * as v from '../../src/validate.js';
+import * as s from './schemas.js';
 
 const KEEP_ALIVE_MS = 15_000;
 
@@ -79,10 +79,11 @@ export async function streamEvents(
 
 /** The id the client last saw: `Last-Event-ID` (an EventSource reconnecting) before `?since`; both are checked. */
 function requestedCursor(req: Request): string | undefined {
-  const since = req.query.since === undefined ? undefined : v.streamId(req.query.since, 'since');
+  const { since } = s.parse(s.eventsQuery, req.query);
   // EventSource leaves the header out when it has no id; an empty one means the same.
   const header = req.header('Last-Event-ID');
-  return header === undefined || header === '' ? since : v.streamId(header, 'Last-Event-ID');
+  if (header === undefined || header === '') return since;
+  return s.parse(s.eventsHeaders, { 'Last-Event-ID': header })['Last-Event-ID'];
 }
 
 /** The id new events will follow (`$` cannot serve as a cursor across several XREAD calls). */
