@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Stream } from 'node:stream';
 import type { Redis, RedisOptions } from 'ioredis';
 import { inject } from 'vitest';
 import type { Config } from '../../src/config.js';
@@ -113,30 +114,40 @@ export function keysEnv(config: Pick<Config, 'indexName' | 'sessionPrefix' | 'me
   };
 }
 
+/**
+ * The JSON log lines `stream` carries, parsed as they arrive (the array grows); a line that is not
+ * JSON (a crash message, or anything that should not be on a log stream) becomes `{ raw: line }`.
+ */
+export function jsonLines(stream: Stream): Record<string, unknown>[] {
+  const lines: Record<string, unknown>[] = [];
+  let partial = '';
+  stream.on('data', (chunk: Buffer) => {
+    partial += chunk.toString();
+    let end: number;
+    while ((end = partial.indexOf('\n')) >= 0) {
+      const line = partial.slice(0, end);
+      partial = partial.slice(end + 1);
+      try {
+        lines.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        lines.push({ raw: line });
+      }
+    }
+  });
+  return lines;
+}
+
 const running = new Set<ChildProcess>();
 
 /** `agentmem <args>` as a child process. Call `killAll()` in afterAll. */
 export function spawnAgentmem(args: string[], env: NodeJS.ProcessEnv): AgentmemProcess {
   const child = spawn(process.execPath, [join(PACKAGE_ROOT, 'dist/server/cli/main.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
   running.add(child);
-  const logs: Record<string, unknown>[] = [];
   let stderr = '';
-  let partial = '';
   child.stderr?.on('data', (chunk: Buffer) => {
-    const text = chunk.toString();
-    stderr += text;
-    partial += text;
-    let end: number;
-    while ((end = partial.indexOf('\n')) >= 0) {
-      const line = partial.slice(0, end);
-      partial = partial.slice(end + 1);
-      try {
-        logs.push(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        // not a log line (a crash message): kept in stderr
-      }
-    }
+    stderr += chunk.toString();
   });
+  const logs = child.stderr ? jsonLines(child.stderr) : [];
   child.stdout?.resume();
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once('exit', (code, signal) => {

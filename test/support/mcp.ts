@@ -4,6 +4,7 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { PACKAGE_ROOT } from '../../src/paths.js';
+import { jsonLines } from './fleet.js';
 
 /** An MCP client of the SDK's own over Streamable HTTP: `url` is the service's /mcp (with ?user= and so on), `key` an API key if auth is on. */
 export async function httpClient(url: string, key?: string): Promise<Client> {
@@ -28,21 +29,7 @@ export async function stdioClient(env: NodeJS.ProcessEnv): Promise<StdioAgentmem
     env: Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined)),
     stderr: 'pipe',
   });
-  const logs: Record<string, unknown>[] = [];
-  let partial = '';
-  transport.stderr?.on('data', (chunk: Buffer) => {
-    partial += chunk.toString();
-    let end: number;
-    while ((end = partial.indexOf('\n')) >= 0) {
-      const line = partial.slice(0, end);
-      partial = partial.slice(end + 1);
-      try {
-        logs.push(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        logs.push({ raw: line });
-      }
-    }
-  });
+  const logs = transport.stderr ? jsonLines(transport.stderr) : [];
   const client = new Client({ name: 'agentmem-test', version: '1.0.0' });
   // Start-up loads the model and connects to Redis before the server answers initialize.
   await client.connect(transport, { timeout: 120_000 });
