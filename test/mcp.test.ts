@@ -103,10 +103,17 @@ describe.each([
     expect(facts.memory).toMatchObject({ deduped: false, kind: 'semantic' });
     expect(await s.longTerm.get(facts.memory.id)).toMatchObject({ ...scope, source_thread: threadId, text: 'I am allergic to peanuts.' });
 
+    // A call repeated with its idempotency key (an answer lost on the way) answers the first turn and adds nothing.
+    const once = { thread_id: threadId, content: 'Miso eats twice a day.', remember: 'skip', idempotency_key: `miso-${threadId}` };
+    const first = await call<{ turn_id: string; replayed: boolean; turn_count: number }>(client(), 'add_turn', once);
+    const again = await call<{ turn_id: string; replayed: boolean; status: string }>(client(), 'add_turn', once);
+    expect(first).toMatchObject({ replayed: false, turn_count: 3 });
+    expect(again).toMatchObject({ turn_id: first.turn_id, replayed: true, status: 'done' });
+
     const state = await call<SessionState>(client(), 'get_working_memory', { thread_id: threadId });
-    expect(state.turn_count).toBe(2);
-    expect(state.recent_turns.map((t) => t.content)).toEqual(['Who could look after Miso, my cat, while I am away?', 'I am allergic to peanuts.']);
-    expect((await s.working.load(threadId))?.recent_turns).toHaveLength(2);
+    expect(state.turn_count).toBe(3);
+    expect(state.recent_turns.map((t) => t.content)).toEqual(['Who could look after Miso, my cat, while I am away?', 'I am allergic to peanuts.', 'Miso eats twice a day.']);
+    expect((await s.working.load(threadId))?.recent_turns).toHaveLength(3);
   });
 
   it('memory_prompt gives goal, scratchpad, turns and recalled memories in one block', async () => {
@@ -127,7 +134,7 @@ describe.each([
     const resource = await client().readResource({ uri: 'agentmem://memories' });
     expect((JSON.parse((resource.contents[0] as { text: string }).text) as { memories: unknown[] }).memories).toHaveLength(3);
     const thread = await client().readResource({ uri: `agentmem://threads/${threadId}` });
-    expect(JSON.parse((thread.contents[0] as { text: string }).text)).toMatchObject({ thread_id: threadId, turn_count: 2 });
+    expect(JSON.parse((thread.contents[0] as { text: string }).text)).toMatchObject({ thread_id: threadId, turn_count: 3 });
 
     expect(await call(client(), 'forget', { memory_id: factId })).toEqual({ deleted: true, memory_id: factId });
     expect(await s.longTerm.get(factId)).toBeNull();
@@ -140,6 +147,7 @@ describe.each([
     expect((await callFailing(client(), 'recall', { text: 'cats', threshold: 'close' })).error).toMatchObject({ field: 'threshold' });
     expect((await callFailing(client(), 'recall', {})).error).toMatchObject({ field: 'text' });
     expect((await callFailing(client(), 'add_turn', { thread_id: 'no spaces allowed', content: 'hi' })).error).toMatchObject({ field: 'thread_id' });
+    expect((await callFailing(client(), 'add_turn', { thread_id: threadId, content: 'hi', idempotency_key: 'has spaces' })).error).toMatchObject({ field: 'idempotency_key', message: 'idempotency_key: must be 1-255 printable ASCII characters' });
     expect((await callFailing(client(), 'add_turn', { thread_id: threadId, content: 'hi', remember: 'forever' })).error).toMatchObject({ field: 'remember', message: 'remember: must be one of episodic, semantic, skip' });
     expect((await callFailing(client(), 'remember', { text: 'x', kind: 'procedural' })).error).toMatchObject({ field: 'kind', message: 'kind: must be one of episodic, semantic' });
     const ttl = await callFailing(client(), 'remember', { text: 'x', ttl_seconds: -5 });

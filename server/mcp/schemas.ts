@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { IDEMPOTENCY_KEY } from '../../src/pipeline/ingest.js';
 import { MEMORY_KINDS, MAX_TEXT_LENGTH } from '../../src/validate.js';
 import * as s from '../http/schemas.js';
 
@@ -32,6 +33,8 @@ export const field = {
   ttlSeconds: boundedInt(0, 315_360_000),
   limit: boundedInt(1, 10_000),
   turns: boundedInt(0, 1000),
+  /** The REST API's Idempotency-Key header, as an argument. */
+  idempotencyKey: z.string(ruleMessage('must be 1-255 printable ASCII characters')).regex(IDEMPOTENCY_KEY, ruleMessage('must be 1-255 printable ASCII characters')),
 };
 
 export const memoryRecord = z.object({

@@ -132,8 +132,12 @@ export const TOOLS: readonly Tool[] = [
       'Append one turn (a user or assistant message) to a thread\'s working memory, through agentmem\'s pipeline: it is stored durably, ' +
       'embedded, used to recall related long-term memories, and (unless remember is skip) remembered as an episodic or semantic memory ' +
       'with the same deduplication as remember. Starts the thread if it does not exist. Waits for the pipeline (up to 30 s) and returns ' +
-      'the memories recalled for this turn and what was remembered; status queued means it was accepted but not processed in time.',
-    input: z.object({ thread_id: field.threadId, content: field.content, role: field.role, remember: field.remember, k: field.k, threshold: field.threshold }),
+      'the memories recalled for this turn and what was remembered; status queued means it was accepted but not processed in time. ' +
+      'Give an idempotency_key to retry safely: a call repeated with the same key (e.g. after a lost answer) answers the first turn instead of adding another.',
+    input: z.object({
+      thread_id: field.threadId, content: field.content, role: field.role, remember: field.remember, k: field.k, threshold: field.threshold,
+      idempotency_key: field.idempotencyKey.optional(),
+    }),
     argumentHelp: {
       thread_id: THREAD_HELP,
       content: 'The message text.',
@@ -141,9 +145,11 @@ export const TOOLS: readonly Tool[] = [
       remember: 'episodic (default): keep it as an event memory; semantic: as a lasting fact; skip: working memory and recall only.',
       k: K_HELP,
       threshold: THRESHOLD_HELP,
+      idempotency_key: 'Any unique string for this turn (1-255 printable ASCII characters, no spaces), kept for AGENTMEM_TURN_TTL_SECONDS per thread.',
     },
     output: z.object({
       turn_id: z.string(),
+      replayed: z.boolean(),
       thread_id: z.string(),
       status: z.enum(['queued', 'done', 'failed']),
       turn_count: z.number(),
@@ -157,20 +163,21 @@ export const TOOLS: readonly Tool[] = [
       requireRole(principal, 'write');
       const { ingest, waiter, config, log, metrics } = ctx.deps;
       const turn = { ...parseTurnInput(args.thread_id, args, config), ...scope };
-      const accepted = await ingest.accept(turn, undefined, { exclusive: true, keyId: principal.keyId }).catch((err: unknown) => {
+      const accepted = await ingest.accept(turn, args.idempotency_key, { exclusive: true, keyId: principal.keyId }).catch((err: unknown) => {
         if (err instanceof BacklogFullError) metrics?.turnsIngested.inc({ result: 'rejected' });
         throw err;
       });
-      metrics?.turnsIngested.inc({ result: 'accepted' });
+      metrics?.turnsIngested.inc({ result: accepted.created ? 'accepted' : 'replayed' });
+      const replayed = !accepted.created;
       // Accepted and on disk: Redis failing during the wait still answers the turn as queued, never an error a client would retry (and so repeat).
       const result = await waiter.waitFor(accepted.turnId, ADD_TURN_WAIT_MS).catch((err: unknown) => {
         if (!asRedisUnavailable(err) && !(err instanceof DurabilityError)) throw err;
         log.warn('mcp.wait_failed', { turn_id: accepted.turnId, error: err });
         return null;
       });
-      if (!result) return { turn_id: accepted.turnId, thread_id: accepted.threadId, status: 'queued' as const, turn_count: accepted.turnCount ?? 0, recall: null, memory: null };
+      if (!result) return { turn_id: accepted.turnId, replayed, thread_id: accepted.threadId, status: 'queued' as const, turn_count: accepted.turnCount ?? 0, recall: null, memory: null };
       return {
-        turn_id: result.turn_id, thread_id: result.thread_id, status: result.status, turn_count: result.turn_count,
+        turn_id: result.turn_id, replayed, thread_id: result.thread_id, status: result.status, turn_count: result.turn_count,
         recall: result.recall, memory: result.memory, ...(result.error === undefined ? {} : { error: result.error }),
       };
     },

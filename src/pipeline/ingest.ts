@@ -32,7 +32,8 @@ export interface Accepted {
   turnCount?: number;
 }
 
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+/** What an Idempotency-Key may be: 1-255 printable ASCII characters without spaces. */
+export const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
 /** Validates a turn's fields (defaults as in the reference demos) and names the first bad one. */
 export function parseTurnInput(threadId: string, body: Record<string, unknown>, defaults: Pick<Config, 'recallK' | 'recallThreshold'>): TurnInput {
