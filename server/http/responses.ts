@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ROLES } from '../../src/auth/principal.js';
+import { MEMORY_KINDS } from '../../src/validate.js';
 
 /**
  * The HTTP API's success answers as zod schemas. The OpenAPI document (openapi.ts) names them
@@ -9,7 +10,6 @@ import { ROLES } from '../../src/auth/principal.js';
  * shapes are strict objects so that an extra field fails too.
  */
 
-const MEMORY_KINDS = ['episodic', 'semantic'] as const;
 const unixSeconds = (what: string) => z.number().meta({ description: `${what}, in Unix seconds (with a fraction).` });
 
 /** Every 4xx/5xx answer: `field` names the refused field when there is one. */

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { IDEMPOTENCY_KEY } from '../../src/pipeline/ingest.js';
-import { MEMORY_KINDS, MAX_TEXT_LENGTH } from '../../src/validate.js';
+import { MEMORY_KINDS } from '../../src/validate.js';
+import * as r from '../http/responses.js';
 import * as s from '../http/schemas.js';
 
 /**
@@ -37,33 +38,10 @@ export const field = {
   idempotencyKey: z.string(ruleMessage('must be 1-255 printable ASCII characters')).regex(IDEMPOTENCY_KEY, ruleMessage('must be 1-255 printable ASCII characters')),
 };
 
-export const memoryRecord = z.object({
-  id: z.string(),
-  text: z.string().max(MAX_TEXT_LENGTH),
-  kind: z.enum(MEMORY_KINDS),
-  user: z.string(),
-  namespace: z.string(),
-  source_thread: z.string(),
-  created_ts: z.number(),
-  hit_count: z.number(),
-  ttl_seconds: z.number().nullable(),
-  distance: z.number().optional(),
-});
-
-export const recalledMemory = memoryRecord.required({ distance: true });
-
-export const threadState = z.object({
-  thread_id: z.string(),
-  user: z.string(),
-  agent: z.string(),
-  goal: z.string(),
-  scratchpad: z.string(),
-  turn_count: z.number(),
-  created_ts: z.number(),
-  last_active_ts: z.number(),
-  recent_turns: z.array(z.object({ role: z.string(), content: z.string(), ts: z.number() })),
-  ttl_seconds: z.number(),
-});
+/** Results share the REST API's answer schemas (server/http/responses.ts), which a test holds to the server's real answers. */
+export const memoryRecord = r.MemoryRecord;
+export const recalledMemory = r.MemoryRecord.required({ distance: true });
+export const threadState = r.SessionState;
 
 /** The text (JSON) of every failed call: `field` names the refused argument; `retryable` says whether the same call can succeed later. */
 export interface ToolErrorBody {

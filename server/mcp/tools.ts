@@ -7,6 +7,7 @@ import { parseTurnInput } from '../../src/pipeline/ingest.js';
 import { asRedisUnavailable } from '../../src/redis/unavailable.js';
 import * as v from '../../src/validate.js';
 import { NotFound } from '../http/not-found.js';
+import * as r from '../http/responses.js';
 import * as s from '../http/schemas.js';
 import { keyField } from '../http/visibility.js';
 import type { McpCaller, McpDeps } from './context.js';
@@ -151,10 +152,10 @@ export const TOOLS: readonly Tool[] = [
       turn_id: z.string(),
       replayed: z.boolean(),
       thread_id: z.string(),
-      status: z.enum(['queued', 'done', 'failed']),
+      status: r.TurnResult.shape.status,
       turn_count: z.number(),
       recall: z.array(memoryRecord).nullable(),
-      memory: z.object({ id: z.string(), deduped: z.boolean(), existing_distance: z.number().nullable(), kind: z.string() }).nullable(),
+      memory: r.MemoryOutcome.nullable(),
       error: z.string().optional(),
     }),
     annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
@@ -257,7 +258,7 @@ export const TOOLS: readonly Tool[] = [
     description: 'Delete one long-term memory by its id (from remember, recall or list_memories). Cannot be undone. A memory outside this user and namespace is answered as not found.',
     input: z.object({ memory_id: field.memoryId }),
     argumentHelp: { memory_id: 'The memory\'s id: 12 lowercase hex characters.' },
-    output: z.object({ deleted: z.literal(true), memory_id: z.string() }),
+    output: r.DeletedMemory,
     annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
     async run({ memory_id: memoryId }, ctx) {
       const { principal } = ctx.caller;
