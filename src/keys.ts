@@ -39,6 +39,8 @@ export interface Keys {
   readonly apiKeyIndex: string;
   /** A token bucket (`kind`: key = requests of one API key, authfail = failed authentications of one client address). */
   rateBucket(kind: 'key' | 'authfail', subject: string): string;
+  /** In the embedded Redis only: set by the process that started it when it left it running for others (see resolveRedis). */
+  readonly embeddedLeftRunning: string;
 }
 
 export function createKeys(config: Pick<Config, 'indexName' | 'sessionPrefix' | 'memoryPrefix' | 'eventsPrefix' | 'pipelinePrefix'>): Keys {
@@ -65,5 +67,6 @@ export function createKeys(config: Pick<Config, 'indexName' | 'sessionPrefix' | 
     apiKey: (keyId) => `${p}apikey:${keyId}`,
     apiKeyIndex: `${p}apikeys`,
     rateBucket: (kind, subject) => `${p}ratelimit:${kind}:${subject}`,
+    embeddedLeftRunning: `${p}embedded:left-running`,
   };
 }

@@ -13,9 +13,20 @@ import { freePort } from './support/ports.js';
 /**
  * A local agent's one-line configuration: `agentmem mcp` with no REDIS_URL starts the embedded
  * Redis itself (on a port and in a cache folder of this test's own, with the provisioned server
- * linked in rather than downloaded again), runs the workers, and stops that Redis when its client
- * goes away; a second process at the same time reuses the running server instead of starting one.
+ * linked in rather than downloaded again) and runs the workers; a second process reuses the
+ * running server. Whichever quits first, the other keeps its Redis; the last one out stops it.
  */
+/**
+ * Stops an `agentmem mcp` the way its client would (SIGTERM; stdin closing takes the same path,
+ * test/mcp.test.ts checks it), waiting for the end of its graceful shutdown however busy the
+ * machine is: the SDK's own close() SIGKILLs a process still running 4 s after stdin closed.
+ */
+async function stop(mcp: StdioAgentmem): Promise<void> {
+  if (mcp.pid !== null) process.kill(mcp.pid, 'SIGTERM');
+  await until('agentmem mcp to finish its shutdown', () => mcp.logs.some((l) => l.event === 'shutdown.done'), 60_000, 50);
+  await mcp.client.close();
+}
+
 describe.skipIf(!canOwnRedis())('agentmem mcp without REDIS_URL', () => {
   const opened: StdioAgentmem[] = [];
   let cacheDir: string | undefined;
@@ -32,7 +43,7 @@ describe.skipIf(!canOwnRedis())('agentmem mcp without REDIS_URL', () => {
     if (cacheDir) await rm(cacheDir, { recursive: true, force: true });
   });
 
-  it('starts the embedded Redis, serves the tools through it, lets a second process reuse it, and stops it with the process that started it', async () => {
+  it('starts the embedded Redis, serves the tools through it, shares it with a second process that outlives the first, and the last one out stops it', async () => {
     cacheDir = await mkdtemp(join(tmpdir(), 'agentmem-mcp-embedded-'));
     const provisioned = join(DEFAULT_CONFIG.cacheDir, 'redis-stack');
     if (existsSync(provisioned)) await symlink(provisioned, join(cacheDir, 'redis-stack'));
@@ -65,9 +76,25 @@ describe.skipIf(!canOwnRedis())('agentmem mcp without REDIS_URL', () => {
     const recalled = await call<{ memories: { id: string }[] }>(second.client, 'recall', { text: 'How does Carol get to the office?' });
     expect(recalled.memories.map((m) => m.id)).toContain(id);
 
-    await second.client.close();
+    // The agent that started Redis quits first: the other process keeps its Redis and its memories.
+    await stop(first);
+    expect(first.logs.find((l) => l.event === 'redis.left_running')).toMatchObject({ other_clients: expect.any(Number) });
     expect(await probeModules(url)).toEqual([]);
-    await first.client.close();
-    await until('the embedded Redis to stop with the process that started it', async () => (await probeModules(url as string)) === undefined, 30_000, 100);
+    const afterwards = await call<{ memories: { id: string }[] }>(second.client, 'recall', { text: 'What does Carol ride?' });
+    expect(afterwards.memories.map((m) => m.id)).toContain(id);
+
+    // The last agentmem process to leave stops it.
+    await stop(second);
+    await until('the embedded Redis to stop with the last process that used it', async () => (await probeModules(url as string)) === undefined, 30_000, 100);
+    expect(second.logs.some((l) => l.event === 'redis.stopped')).toBe(true);
+
+    // Started again from its data folder, with every write still there.
+    const third = await stdioClient(env);
+    opened.push(third);
+    expect(third.logs.some((l) => l.event === 'redis.started')).toBe(true);
+    const recalledAgain = await call<{ memories: { id: string }[] }>(third.client, 'recall', { text: 'How does Carol commute?' });
+    expect(recalledAgain.memories.map((m) => m.id)).toContain(id);
+    await stop(third);
+    await until('the embedded Redis to stop with its only user', async () => (await probeModules(url as string)) === undefined, 30_000, 100);
   });
 });

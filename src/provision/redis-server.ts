@@ -95,6 +95,8 @@ export interface RunningRedis {
   /** The child process, when we started it (undefined when an already-running server was reused). */
   child: ChildProcess | undefined;
   stop(): Promise<void>;
+  /** Lets the server outlive this process: it is no longer stopped when the process exits. */
+  release(): void;
 }
 
 export interface StartOptions {
@@ -154,6 +156,10 @@ export async function startRedis(installation: RedisInstallation, options: Start
     child.kill('SIGTERM');
     await exited;
   };
+  const release = (): void => {
+    process.off('exit', killOnExit);
+    child.unref();
+  };
   try {
     await waitForModules(url, clientOptions, exited, 15_000);
     if (fromSnapshot) await enableAppendOnly(url, clientOptions, options.log);
@@ -164,7 +170,7 @@ export async function startRedis(installation: RedisInstallation, options: Start
     );
   }
   options.log.info('redis.started', { url: redactUrl(url), origin: installation.origin, pid: child.pid, data_dir: options.dataDir });
-  return { url, child, stop };
+  return { url, child, stop, release };
 }
 
 /**

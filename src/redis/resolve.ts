@@ -4,7 +4,9 @@ import { ProvisionError, RedisUnreachableError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { findOrProvisionRedis, probeModules, startRedis } from '../provision/redis-server.js';
 import type { RedisOptions } from 'ioredis';
+import { createKeys } from '../keys.js';
 import { assertCapabilities, connectRedis, redactUrl, redisConnectionOptions } from './connection.js';
+import { claimStarted, stopIfLast, stopStarted } from './embedded-sharing.js';
 
 /** How long the first connection to REDIS_URL may take before start-up fails, naming the URL. */
 const CONNECT_TIMEOUT_MS = 5000;
@@ -15,7 +17,10 @@ export interface ResolvedRedis {
   options: RedisOptions;
   /** `REDIS_URL`, `embedded (reused)` or `embedded (<where the binary came from>)`. */
   origin: string;
-  /** Stops the server if this process started it; otherwise does nothing. */
+  /**
+   * Stops an embedded server when no other client uses it (see embedded-sharing.ts): one this
+   * process started, or one its starter left running for others. A REDIS_URL is never stopped.
+   */
   stop(): Promise<void>;
 }
 
@@ -44,9 +49,10 @@ export async function resolveRedis(config: Config, log: Logger): Promise<Resolve
 
   const url = `redis://127.0.0.1:${config.embeddedRedisPort}`;
   const missing = await probeModules(url);
+  const leftRunning = createKeys(config).embeddedLeftRunning;
   if (missing?.length === 0) {
     log.info('redis.reused', { url });
-    return { url, options: {}, origin: 'embedded (reused)', stop: async () => undefined };
+    return { url, options: {}, origin: 'embedded (reused)', stop: () => stopIfLast(url, leftRunning, log) };
   }
   if (missing) {
     throw new ProvisionError(
@@ -60,5 +66,6 @@ export async function resolveRedis(config: Config, log: Logger): Promise<Resolve
     persist: true,
     log,
   });
-  return { url, options: {}, origin: `embedded (${installation.origin})`, stop: () => running.stop() };
+  await claimStarted(url, leftRunning);
+  return { url, options: {}, origin: `embedded (${installation.origin})`, stop: () => stopStarted(running, leftRunning, log) };
 }
