@@ -75,6 +75,13 @@ function asOwner({ caller }: ToolContext, agent?: string) {
   return { user: caller.scope.user, namespace: caller.scope.namespace, exclusive: true, keyId: caller.principal.keyId, ...(agent === undefined ? {} : { agent }) };
 }
 
+/** set_goal and set_scratchpad: one write as the thread's owner (starting it if new), answered with the thread as it is now. */
+async function updateThread(ctx: ToolContext, threadId: string, fields: { goal?: string; scratchpad?: string }): Promise<SessionState> {
+  requireRole(ctx.caller.principal, 'write');
+  await ctx.deps.working.update(threadId, fields, asOwner(ctx));
+  return visibleThread(ctx, threadId);
+}
+
 async function recallFor(ctx: ToolContext, text: string, k: number | undefined, threshold: number | undefined) {
   const { embedder, longTerm, config } = ctx.deps;
   const embedding = await embedder.embedOne(text);
@@ -205,11 +212,7 @@ export const TOOLS: readonly Tool[] = [
     argumentHelp: { thread_id: THREAD_HELP, goal: 'The goal, as one or a few sentences.' },
     output: threadState,
     annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false },
-    async run({ thread_id: threadId, goal }, ctx) {
-      requireRole(ctx.caller.principal, 'write');
-      await ctx.deps.working.update(threadId, { goal }, asOwner(ctx));
-      return visibleThread(ctx, threadId);
-    },
+    run: ({ thread_id: threadId, goal }, ctx) => updateThread(ctx, threadId, { goal }),
   }),
   tool({
     name: 'set_scratchpad',
@@ -219,11 +222,7 @@ export const TOOLS: readonly Tool[] = [
     argumentHelp: { thread_id: THREAD_HELP, scratchpad: 'The whole new scratchpad text (it replaces the old one); empty clears it.' },
     output: threadState,
     annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false },
-    async run({ thread_id: threadId, scratchpad }, ctx) {
-      requireRole(ctx.caller.principal, 'write');
-      await ctx.deps.working.update(threadId, { scratchpad }, asOwner(ctx));
-      return visibleThread(ctx, threadId);
-    },
+    run: ({ thread_id: threadId, scratchpad }, ctx) => updateThread(ctx, threadId, { scratchpad }),
   }),
   tool({
     name: 'new_thread',
