@@ -209,6 +209,12 @@ describe('POST /mcp', () => {
       else await res.body?.cancel();
     }
     expect((await post(rpc('tools/list', {}), 'text/html')).status).toBe(406);
+    // A batch would put many calls (each an embedding) on one request of the key's rate limit: refused whole, nothing run.
+    const remembers = [1, 2, 3].map((id) => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'remember', arguments: { text: `Batched fact number ${id}.` } } }));
+    const batch = await post(JSON.stringify(remembers));
+    expect(batch.status).toBe(400);
+    expect(await batch.json()).toMatchObject({ error: { field: 'body' } });
+    expect((await s.longTerm.list({ user: 'default', namespace: 'default' })).filter((m) => m.text.startsWith('Batched fact'))).toEqual([]);
     // Stateless: a call needs no initialize before it.
     const res = await post(rpc('tools/call', { name: 'recall', arguments: { text: 'my cat' } }));
     expect(res.status).toBe(200);

@@ -1,6 +1,7 @@
 import type { RequestHandler } from 'express';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { resolveScope } from '../../src/auth/principal.js';
+import { ValidationError } from '../../src/errors.js';
 import { principalOf } from '../http/authenticate.js';
 import type { Handler } from '../http/route.js';
 import * as s from '../http/schemas.js';
@@ -18,6 +19,8 @@ const scopeQuery = s.createThreadBody.pick({ user: true, namespace: true });
  */
 export function mcpRoute(deps: McpDeps): Handler {
   return async (req, res) => {
+    // One request, one call: a batch would run hundreds of embeddings on one request of the key's rate limit.
+    if (Array.isArray(req.body)) throw new ValidationError('body', 'must be one JSON-RPC message: batches are not accepted (MCP dropped them in protocol 2025-06-18)');
     const principal = principalOf(res);
     const scope = resolveScope(principal, s.parse(scopeQuery, req.query, { field: 'query', message: 'must be user= and namespace= fields' }));
     const server = buildMcpServer(deps, callerIn(principal, scope));
